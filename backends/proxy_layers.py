@@ -1,0 +1,342 @@
+"""Keras 3 proxy layers that hls4ml 1.3 reads: ``FixedPointQuantizer`` and ``UnaryLUT``.
+
+A *proxy model* is a plain Keras model (Dense, Conv, Activation('relu'), ...) holding quantized
+weights, with these two layers at every quantization point. hls4ml 1.3 parses both through its
+Keras-2 handler fallback (``hls4ml/converters/keras/hgq_proxy_model.py``), dispatching on the class
+name, so the class names, config keys and weight names below are an interface, not a choice:
+
+- ``FixedPointQuantizer``: config ``RND``, ``SAT``, ``fusible``, ``overrides``; int8 weights
+  ``keep_negative``, ``bits`` (= W) and ``integers`` (= I) with a leading axis of size 1 (float
+  weights generate C++ that does not compile; hls4ml looks weights up by substring of the name).
+- ``UnaryLUT``: config ``kif_in``, ``kif_out``; weight ``table`` with ``2**(k+i+f)`` entries of
+  the input format, in raw-bit (two's complement) order.
+
+Both compute in float32, which is exact while every quantized value fits 24 significant bits
+and stays in float32's normal range (TensorFlow flushes subnormals to zero on CPU).
+
+>>> q = FixedPointQuantizer.from_format(FixedFormat(1, 2, 1, "RND", "SAT"), name="q")
+>>> q(np.array([[0.26, 5.0, -9.0]], dtype="float32")).numpy().tolist()
+[[0.5, 3.5, -4.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+from hgq_ir.errors import FormatError
+from hgq_ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+
+__all__ = ["FixedPointQuantizer", "UnaryLUT"]
+
+# Exact powers of two, gathered instead of computed: pow/exp2 kernels are not guaranteed exact.
+_POW2_MIN, _POW2_MAX = -126, 127
+_POW2 = np.ldexp(1.0, np.arange(_POW2_MIN, _POW2_MAX + 1)).astype(np.float32)
+
+
+def _pow2(e: Any) -> Any:
+    """Exact ``2**e`` (float32) for an integer-valued float tensor ``e`` in the normal range."""
+    idx = ops.cast(ops.clip(e, _POW2_MIN, _POW2_MAX) - _POW2_MIN, "int32")
+    return ops.take(ops.convert_to_tensor(_POW2), idx)
+
+
+def _round(x: Any, mode: str) -> Any:
+    """Round float32 integers-to-be with an ap_fixed rounding mode, exactly.
+
+    ``floor(x + 0.5)`` would double-round above 2**23; ``x - floor(x)`` is always exact.
+    """
+    fl = ops.floor(x)
+    if mode == "TRN":
+        return fl
+    if mode == "TRN_ZERO":
+        return ops.where(x < 0, ops.ceil(x), fl)
+    frac = x - fl
+    odd = ops.not_equal(ops.mod(fl, 2.0), 0.0)
+    tie_up = {
+        "RND": ops.ones_like(x, dtype="bool"),
+        "RND_ZERO": x < 0,
+        "RND_INF": x > 0,
+        "RND_MIN_INF": ops.zeros_like(x, dtype="bool"),
+        "RND_CONV": odd,
+    }[mode]
+    up = ops.logical_or(frac > 0.5, ops.logical_and(ops.equal(frac, 0.5), tie_up))
+    return fl + ops.cast(up, x.dtype)
+
+
+def _overflow(n: Any, k: Any, b: Any, mode: str) -> Any:
+    """Apply an ap_fixed overflow mode to integer codes ``n`` of width ``b`` (sign ``k``)."""
+    ib = b - k  # i + f, the magnitude bits
+    n_max = _pow2(ib) - 1.0
+    n_min = -k * _pow2(ib)
+    if mode == "WRAP":
+        # mod first keeps every intermediate below 2**b, exact even for huge n
+        r = ops.mod(n, _pow2(b))
+        return ops.where(ops.logical_and(k > 0, r > n_max), r - _pow2(b), r)
+    lo = n_min
+    if mode == "SAT_SYM":
+        # ap_types keeps the minimum of a 1-bit signed type under AP_SAT_SYM
+        lo = ops.where(ops.logical_and(k > 0, b > 1), -n_max, n_min)
+    hi_val, lo_val = (0.0, 0.0) if mode == "SAT_ZERO" else (n_max, lo)
+    n = ops.where(n > n_max, hi_val, n)
+    return ops.where(n < lo, lo_val, n)
+
+
+def _check_modes(RND: str, SAT: str, where: str) -> None:
+    if RND not in ROUNDING_MODES:
+        raise FormatError(f"{where}: unknown rounding mode {RND!r}; use one of {ROUNDING_MODES}")
+    if SAT not in OVERFLOW_MODES:
+        raise FormatError(f"{where}: unknown overflow mode {SAT!r}; use one of {OVERFLOW_MODES}")
+
+
+def _int8(a: Any, what: str, where: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind == "f" and not np.all(arr == np.round(arr)):
+        raise FormatError(f"{where}: {what} must hold integers, got {arr!r}")
+    if np.any(arr < -128) or np.any(arr > 127):
+        raise FormatError(f"{where}: {what} out of int8 range (hls4ml stores k, b, I as int8)")
+    return arr.astype(np.int8)
+
+
+@keras.saving.register_keras_serializable(package="hgq_ir")
+class FixedPointQuantizer(keras.layers.Layer):
+    """Quantize to a per-element fixed-point format, as ``hgq_ir.fixed.quantize`` does.
+
+    Args:
+        keep_negative, bits, integers: hls4ml's ``(k, W, I)`` arrays (``W = k+i+f``,
+            ``I = k+i``), broadcastable together and against the input (batch axis excluded).
+            Elements with ``bits == 0`` output 0. ``None`` only when loading from a config.
+        RND: ap_fixed rounding mode (``TRN``, ``RND``, ``RND_CONV``, ...).
+        SAT: ap_fixed overflow mode (``WRAP``, ``SAT``, ``SAT_SYM``, ``SAT_ZERO``).
+        overrides: hls4ml per-layer overrides, e.g. ``{'layers': {'dense': {'parallelization_factor': 4}}}``.
+        fusible: let hls4ml fold the quantizer into its producer's type. Default: the format is
+            homogeneous. ``True`` on a heterogeneous format is refused (hls4ml would keep only
+            the first element).
+        shape: shape of the stored weights without the leading 1 (taken from the arrays when
+            they are given; needed to rebuild from a config).
+    """
+
+    def __init__(
+        self,
+        keep_negative: Any = None,
+        bits: Any = None,
+        integers: Any = None,
+        RND: str = "TRN",
+        SAT: str = "WRAP",
+        overrides: dict | None = None,
+        fusible: bool | None = None,
+        shape: Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        where = f"FixedPointQuantizer {self.name!r}"
+        _check_modes(RND, SAT, where)
+        self.RND, self.SAT = RND, SAT
+        self.overrides = dict(overrides) if overrides else {}
+        self._init_kbi: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if keep_negative is None:
+            if shape is None:
+                raise FormatError(f"{where}: give keep_negative, bits, integers (or shape, when loading)")
+            self._shape = tuple(int(s) for s in shape)
+            homogeneous = all(s == 1 for s in self._shape)
+        else:
+            k, b, I = (_int8(a, n, where) for a, n in ((keep_negative, "keep_negative"), (bits, "bits"),
+                                                        (integers, "integers")))
+            try:
+                full = np.broadcast_shapes(k.shape, b.shape, I.shape)
+            except ValueError as e:
+                raise FormatError(f"{where}: k {k.shape}, b {b.shape}, I {I.shape} do not broadcast") from e
+            k, b, I = (np.broadcast_to(a, full) for a in (k, b, I))
+            if np.any((k != 0) & (k != 1)):
+                raise FormatError(f"{where}: keep_negative must be 0 or 1")
+            if np.any(b < 0):
+                raise FormatError(f"{where}: negative bits {int(b.min())}")
+            # a zero-width element is the constant 0 whatever k and I say; normalise for hls4ml
+            k, I = np.where(b == 0, 0, k).astype(np.int8), np.where(b == 0, 0, I).astype(np.int8)
+            homogeneous = all(np.all(a == a.flat[0]) for a in (k, b, I))
+            if homogeneous:
+                k, b, I = (a.reshape(-1)[:1] for a in (k, b, I))
+            self._shape = () if homogeneous else tuple(full)
+            self._init_kbi = (k, b, I)
+        if fusible and not homogeneous:
+            raise FormatError(f"{where}: fusible=True needs a homogeneous format (hls4ml keeps element 0 only)")
+        self.fusible = homogeneous if fusible is None else bool(fusible)
+
+    @classmethod
+    def from_format(cls, fmt: FixedFormat, name: str | None = None, overrides: dict | None = None,
+                    **kwargs: Any) -> FixedPointQuantizer:
+        """Quantizer computing ``quantize(x, fmt)``; ``fmt`` broadcasts against the input."""
+        k, b, I = fmt.to_kbi()
+        return cls(k, b, I, RND=fmt.round, SAT=fmt.overflow, overrides=overrides, name=name, **kwargs)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the int8 weights ``(1, *shape)``; the shape is padded to the input's rank."""
+        feat = tuple(input_shape[1:])
+        if len(self._shape) > len(feat):
+            raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {self._shape} has more "
+                              f"axes than its input {feat}")
+        # hls4ml asserts the mask has the rank of the input (or is a scalar)
+        shape = (1,) * (len(feat) - len(self._shape)) + self._shape if self._shape else ()
+        try:
+            np.broadcast_shapes(shape, tuple(1 if s is None else s for s in feat))
+        except ValueError as e:
+            raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {self._shape} does not "
+                              f"broadcast to the input's {feat}") from e
+        self._shape = shape
+        wshape = (1, *shape) if shape else (1,)
+        for wname in ("keep_negative", "bits", "integers"):
+            w = self.add_weight(name=wname, shape=wshape, dtype="int8", trainable=False, initializer="zeros")
+            setattr(self, f"_{wname}", w)
+        if self._init_kbi is not None:
+            for wname, arr in zip(("keep_negative", "bits", "integers"), self._init_kbi, strict=True):
+                getattr(self, f"_{wname}").assign(arr.reshape(wshape))
+            self._init_kbi = None
+
+    def call(self, inputs: Any) -> Any:
+        """Quantize ``inputs``: scale by ``2**f``, round, apply overflow on the codes, scale back."""
+        x = ops.cast(inputs, "float32")
+        k, b, I = (ops.cast(w, "float32") for w in (self._keep_negative, self._bits, self._integers))
+        if not self._shape:
+            k, b, I = k[0], b[0], I[0]
+        f = b - I
+        n = _round(x * _pow2(f), self.RND)
+        n = _overflow(n, k, b, self.SAT)
+        return ops.where(b > 0, n * _pow2(-f), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """Same shape as the input."""
+        return tuple(input_shape)
+
+    @property
+    def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(keep_negative, bits, integers)`` as int64 arrays, without the leading axis."""
+        if not self.built:
+            if self._init_kbi is None:
+                raise FormatError(f"FixedPointQuantizer {self.name!r} has no format before it is built")
+            return tuple(a.astype(np.int64) for a in self._init_kbi)  # type: ignore[return-value]
+        arrs = (np.asarray(w.numpy(), dtype=np.int64)[0] for w in (self._keep_negative, self._bits,
+                                                                       self._integers))
+        return tuple(arrs)  # type: ignore[return-value]
+
+    @property
+    def format(self) -> FixedFormat:
+        """The quantizer's :class:`FixedFormat` (rounding ``RND``, overflow ``SAT``)."""
+        return FixedFormat.from_kbi(*self.kbi, round=self.RND, overflow=self.SAT)
+
+    def get_config(self) -> dict[str, Any]:
+        """Config keys hls4ml reads (``RND``, ``SAT``, ``fusible``, ``overrides``) plus ``shape``."""
+        config = super().get_config()
+        config.update(RND=self.RND, SAT=self.SAT, fusible=self.fusible, overrides=self.overrides,
+                      shape=list(self._shape))
+        return config
+
+    def __repr__(self) -> str:
+        try:
+            fmt = self.format.summary()
+        except FormatError:
+            fmt = "unset"
+        kind = "homogeneous" if self.fusible else f"per-element {self._shape}"
+        return f"<FixedPointQuantizer {self.name!r} {fmt} {kind}>"
+
+
+def _kif(kif: Sequence[int], what: str) -> tuple[int, int, int]:
+    k, i, f = (int(v) for v in kif)
+    if k not in (0, 1) or k + i + f <= 0:
+        raise FormatError(f"UnaryLUT {what} {kif!r}: need k in (0, 1) and a positive width k+i+f")
+    return k, i, f
+
+
+def lut_inputs(kif_in: Sequence[int]) -> np.ndarray:
+    """Every value of the homogeneous format ``kif_in``, in raw-bit (two's complement) order."""
+    k, i, f = _kif(kif_in, "kif_in")
+    n = 2 ** (k + i + f)
+    codes = np.arange(n, dtype=np.float64)
+    if k:
+        codes = np.where(codes >= n // 2, codes - n, codes)
+    return np.ldexp(codes, -f)
+
+
+@keras.saving.register_keras_serializable(package="hgq_ir")
+class UnaryLUT(keras.layers.Layer):
+    """Elementwise lookup table on a homogeneous input format ``kif_in = (k, i, f)``.
+
+    ``table[j]`` is the output for the input whose raw ``k+i+f`` bits read ``j``; inference is
+    ``table[round(x * 2**f) mod 2**(k+i+f)]`` (half up), which is hls4ml's ``unary_lut`` for
+    inputs on the grid. hls4ml indexes with *all* bits of its input type, so ``kif_in`` must
+    be exactly the format hls4ml derives for the LUT's input. ``RND`` and ``SAT`` record how
+    the table was quantized to ``kif_out``.
+    """
+
+    def __init__(
+        self,
+        kif_in: Sequence[int],
+        kif_out: Sequence[int],
+        table: Any = None,
+        RND: str = "TRN",
+        SAT: str = "WRAP",
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("trainable", False)
+        super().__init__(**kwargs)
+        _check_modes(RND, SAT, f"UnaryLUT {self.name!r}")
+        self.kif_in, self.kif_out = _kif(kif_in, "kif_in"), _kif(kif_out, "kif_out")
+        self.RND, self.SAT = RND, SAT
+        self.table_size = 2 ** sum(self.kif_in)
+        self._init_table = None
+        if table is not None:
+            t = np.asarray(table, dtype=np.float64).reshape(-1)
+            if t.size != self.table_size:
+                raise FormatError(f"UnaryLUT {self.name!r}: table has {t.size} entries, kif_in {self.kif_in} "
+                                  f"needs {self.table_size}")
+            if not np.array_equal(t.astype(np.float32), t):
+                raise FormatError(f"UnaryLUT {self.name!r}: table entries are not exact in float32")
+            self._init_table = t.astype(np.float32)
+
+    @classmethod
+    def from_function(cls, fn: Callable[[np.ndarray], np.ndarray], fmt_in: FixedFormat, fmt_out: FixedFormat,
+                      name: str | None = None, **kwargs: Any) -> UnaryLUT:
+        """Table of ``quantize(fn(x), fmt_out)`` over every ``x`` of ``fmt_in`` (both homogeneous).
+
+        >>> lut = UnaryLUT.from_function(np.tanh, FixedFormat(1, 1, 3), FixedFormat(1, 0, 5, "RND", "SAT"))
+        """
+        for what, fmt in (("input", fmt_in), ("output", fmt_out)):
+            if not fmt.is_homogeneous:
+                raise FormatError(f"UnaryLUT {name!r}: {what} format {fmt.summary()} must be homogeneous")
+        kif_in = tuple(int(a.flat[0]) for a in (fmt_in.k, fmt_in.i, fmt_in.f))
+        kif_out = tuple(int(a.flat[0]) for a in (fmt_out.k, fmt_out.i, fmt_out.f))
+        table = quantize(fn(lut_inputs(kif_in)), fmt_out)
+        return cls(kif_in, kif_out, table, RND=fmt_out.round, SAT=fmt_out.overflow, name=name, **kwargs)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        """Create the float32 ``table`` weight."""
+        self.table = self.add_weight(name="table", shape=(self.table_size,), dtype="float32",
+                                     trainable=False, initializer="zeros")
+        if self._init_table is not None:
+            self.table.assign(self._init_table)
+            self._init_table = None
+
+    def call(self, inputs: Any) -> Any:
+        """Gather ``table[round(x * 2**f_in) mod N]``."""
+        x = ops.cast(inputs, "float32")
+        n = _round(x * _pow2(ops.convert_to_tensor(float(self.kif_in[2]))), "RND")
+        idx = ops.cast(ops.mod(n, float(self.table_size)), "int32")
+        return ops.take(self.table, idx)
+
+    def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """Same shape as the input."""
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        """Config keys hls4ml reads (``kif_in``, ``kif_out``) plus the table's ``RND``/``SAT``."""
+        config = super().get_config()
+        config.update(kif_in=list(self.kif_in), kif_out=list(self.kif_out), RND=self.RND, SAT=self.SAT)
+        return config
+
+    def __repr__(self) -> str:
+        return (f"<UnaryLUT {self.name!r} in=fx<k{self.kif_in[0]} i{self.kif_in[1]} f{self.kif_in[2]}> "
+                f"out=fx<k{self.kif_out[0]} i{self.kif_out[1]} f{self.kif_out[2]} {self.RND} {self.SAT}> "
+                f"{self.table_size} entries>")

@@ -1,0 +1,114 @@
+"""hls4ml C simulation as a test oracle for Keras proxy models.
+
+Converts a proxy model with hls4ml 1.3 (Vitis backend, ``io_parallel``) under a deliberately
+tiny default precision ``fixed<1,0>``, so that any precision the proxy does not carry shows up
+as a mismatch, compiles the C++ once with g++, and predicts many times.
+
+Each conversion + compile costs seconds; share one :class:`HlsModel` per proxy through a
+module- or session-scoped fixture::
+
+    @pytest.fixture(scope="module")
+    def hls(tmp_path_factory):
+        return HlsModel(build_proxy(), tmp_path_factory.mktemp("hls"))
+
+    def test_exact(hls):
+        np.testing.assert_array_equal(hls.predict(x), hls.keras_predict(x))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+DEFAULT_PRECISION = "fixed<1,0>"
+
+
+def hls_config_for(layer_config: dict[str, dict] | None = None, precision: str = DEFAULT_PRECISION) -> dict:
+    """The ``hls_config`` dict: model-wide ``precision`` and reuse factor 1, plus per-layer entries."""
+    config: dict[str, Any] = {"Model": {"Precision": precision, "ReuseFactor": 1, "Strategy": "Latency"}}
+    if layer_config:
+        config["LayerName"] = layer_config
+    return config
+
+
+class HlsModel:
+    """A proxy model converted and compiled by hls4ml once; :meth:`predict` runs the C simulation.
+
+    Args:
+        proxy: the Keras 3 proxy model.
+        workdir: directory for the generated project (one subdirectory per model).
+        layer_config: optional ``hls_config['LayerName']`` entries.
+        quiet: silence hls4ml's printing during conversion and compilation.
+
+    Attributes ``convert_seconds`` and ``compile_seconds`` hold the measured wall times.
+    """
+
+    def __init__(self, proxy: Any, workdir: str | os.PathLike, layer_config: dict[str, dict] | None = None,
+                 quiet: bool = True) -> None:
+        import hls4ml
+
+        self.proxy = proxy
+        self.output_dir = Path(workdir) / f"hls4ml_prj_{proxy.name}"
+        kwargs: dict[str, Any] = {}
+        # allow_da_fallback skips the da4ml attempt; absent in older hls4ml
+        if "allow_da_fallback" in inspect.signature(hls4ml.converters.convert_from_keras_model).parameters:
+            kwargs["allow_da_fallback"] = False
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
+            t0 = time.perf_counter()
+            self.hls_model = hls4ml.converters.convert_from_keras_model(
+                proxy,
+                hls_config=hls_config_for(layer_config),
+                output_dir=str(self.output_dir),
+                backend="Vitis",
+                io_type="io_parallel",
+                **kwargs,
+            )
+            t1 = time.perf_counter()
+            self.hls_model.compile()
+            t2 = time.perf_counter()
+        self.convert_seconds = t1 - t0
+        self.compile_seconds = t2 - t1
+        self.log = sink.getvalue()
+
+    @property
+    def output_shapes(self) -> list[tuple[int, ...]]:
+        """Output shapes of the proxy, batch axis excluded."""
+        return [tuple(int(d) for d in o.shape[1:]) for o in self.proxy.outputs]
+
+    def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """C-simulation outputs (float64), shaped like the proxy's outputs; a list when it has several."""
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        n = len(xs[0])
+        # hls4ml's ctypes bridge wants contiguous float64 (it picks the C type from the dtype)
+        xs = [np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(n, -1)) for a in xs]
+        raw = self.hls_model.predict(xs if len(xs) > 1 else xs[0])
+        outs = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        shapes = self.output_shapes
+        if len(outs) != len(shapes):
+            raise AssertionError(f"hls4ml returned {len(outs)} outputs, the proxy has {len(shapes)}")
+        res = [np.asarray(o, dtype=np.float64).reshape(n, *s) for o, s in zip(outs, shapes, strict=True)]
+        return res if len(res) > 1 else res[0]
+
+    def keras_predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """The proxy's own outputs (float64), in the same layout as :meth:`predict`."""
+        xs = x if isinstance(x, (list, tuple)) else [x]
+        xs = [np.asarray(a, dtype=np.float32) for a in xs]
+        raw = self.proxy(xs if len(xs) > 1 else xs[0], training=False)
+        outs = list(raw) if isinstance(raw, (list, tuple)) else [raw]
+        res = [np.asarray(o, dtype=np.float64) for o in outs]
+        return res if len(res) > 1 else res[0]
+
+
+def hls4ml_predict(proxy: Any, x: np.ndarray | list[np.ndarray], workdir: str | os.PathLike) -> Any:
+    """Convert, compile and run ``proxy`` on ``x`` in one go (one-off checks; prefer :class:`HlsModel`)."""
+    return HlsModel(proxy, workdir).predict(x)
