@@ -31,7 +31,7 @@ from keras import ops
 from hgq_ir.errors import FormatError
 from hgq_ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
 
-__all__ = ["FixedPointQuantizer", "UnaryLUT"]
+__all__ = ["FixedPointQuantizer", "UnaryLUT", "lut_inputs"]
 
 # Exact powers of two, gathered instead of computed: pow/exp2 kernels are not guaranteed exact.
 _POW2_MIN, _POW2_MAX = -126, 127
@@ -144,6 +144,8 @@ class FixedPointQuantizer(keras.layers.Layer):
             self._shape = tuple(int(s) for s in shape)
             homogeneous = all(s == 1 for s in self._shape)
         else:
+            if bits is None or integers is None:
+                raise FormatError(f"{where}: give all of keep_negative, bits and integers")
             k, b, I = (_int8(a, n, where) for a, n in ((keep_negative, "keep_negative"), (bits, "bits"),
                                                         (integers, "integers")))
             try:
@@ -163,7 +165,7 @@ class FixedPointQuantizer(keras.layers.Layer):
             self._shape = () if homogeneous else tuple(full)
             self._init_kbi = (k, b, I)
         if fusible and not homogeneous:
-            raise FormatError(f"{where}: fusible=True needs a homogeneous format (hls4ml keeps element 0 only)")
+            raise FormatError(f"{where}: fusible=True needs a homogeneous format (hls4ml keeps element 0)")
         self.fusible = homogeneous if fusible is None else bool(fusible)
 
     @classmethod

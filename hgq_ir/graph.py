@@ -219,6 +219,24 @@ class Graph:
         value.users.append(node)
         self._rebuild_edges(node)
 
+    def set_op(self, node: Node, op: Op) -> None:
+        """Swap the op of ``node`` for one with the same output shapes; refresh intrinsic formats."""
+        in_shapes = [v.shape for v in node.inputs]
+        shapes = op.output_shapes(in_shapes, node.weights, where=node.name)
+        if [tuple(s) for s in shapes] != [v.shape for v in node.outputs]:
+            raise GraphError(f"node {node.name!r}: op {op.kind} changes its output shapes to {shapes}")
+        node.op = op
+        fmts = op.output_formats([v.format for v in node.inputs], in_shapes, node.weights)
+        for v, f in zip(node.outputs, fmts, strict=True):
+            v.format = f
+
+    def set_weights(self, node: Node, weights: dict[str, Weight]) -> None:
+        """Replace the weights of ``node`` (its output shapes must not change)."""
+        shapes = node.op.output_shapes([v.shape for v in node.inputs], weights, where=node.name)
+        if [tuple(s) for s in shapes] != [v.shape for v in node.outputs]:
+            raise GraphError(f"node {node.name!r}: new weights change its output shapes to {shapes}")
+        node.weights = dict(weights)
+
     def remove_node(self, node: Node) -> None:
         """Remove ``node``; its outputs must have no users and not be graph outputs."""
         for v in node.outputs:

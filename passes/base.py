@@ -8,6 +8,7 @@ the Graph helpers (``add_node``, ``replace_all_uses_with``, ``bypass``, ``remove
 from __future__ import annotations
 
 from collections.abc import Callable
+
 from hgq_ir.graph import Graph
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from hgq_ir.passes.base import Pass
+
 from hgq_ir.fixed import fits_in
 from hgq_ir.graph import Graph, Node
 from hgq_ir.ops import Activation, Flatten, Quantize, Reshape, Signature
-from hgq_ir.passes.base import Pass
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from hgq_ir.passes.base import Pass
+
 from hgq_ir.errors import HgqIrError, PassError
 from hgq_ir.graph import Graph
-from hgq_ir.passes.base import Pass
 
 
 @dataclass
@@ -102,8 +103,24 @@ class PassManager:
         return result
 
 
-def default_pipeline() -> list[Pass]:
-    """The default pipeline, in order (DESIGN.md). Grows as passes land."""
+def default_pipeline(aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> list[Pass]:
+    """The default pipeline, in order (DESIGN.md)."""
+    from hgq_ir.passes.assign_overflow import AssignOverflow, CapSatFraction
     from hgq_ir.passes.cleanup import Cleanup
+    from hgq_ir.passes.flatten_nested import FlattenNested
+    from hgq_ir.passes.fuse_batchnorm import FuseBatchNorm
+    from hgq_ir.passes.infer_formats import InferFormats
+    from hgq_ir.passes.select_lut import SelectLUT
 
-    return [Cleanup()]
+    return [
+        FlattenNested(),
+        FuseBatchNorm(),
+        InferFormats(),
+        Cleanup(),
+        InferFormats(),
+        SelectLUT(max_table_size=unary_lut_max_table_size),
+        AssignOverflow(aggressive=aggressive),
+        InferFormats(),
+        CapSatFraction(),
+        InferFormats(),
+    ]

@@ -89,6 +89,15 @@ def build_case() -> tuple[keras.Model, dict[str, object]]:
     outs["lut_tanh"] = lut(_q(_dense(h1, w_l, "d_lut"), f_lin, "q_lut_in"))
     refs["lut_tanh"] = lambda a, *_: quantize(np.tanh(quantize(a @ w_l, f_lin)), f_lout)
 
+    # UnaryLUT whose kif_in is wider than what hls4ml derives for its input (1, 1, 4): hls4ml
+    # narrows the input type and indexes the table with fewer raw bits
+    w_pick = np.zeros((8, 1))
+    w_pick[3] = 1.0  # FIN element 3 is fx<k1 i1 f4>
+    for name, f_li in (("lut_in_exact", FixedFormat(1, 1, 4)), ("lut_in_narrowed", FixedFormat(1, 2, 4))):
+        lut = UnaryLUT.from_function(np.tanh, f_li, f_lout, name=name)
+        outs[name] = lut(_q(_dense(h1, w_pick, f"d_{name}"), f_li, f"q_{name}"))
+        refs[name] = lambda a, *_, f_li=f_li: quantize(np.tanh(quantize(a[:, 3:4], f_li)), f_lout)
+
     # hazard sweep: one Dense(eye) feeding heterogeneous quantizers (not fused)
     d2 = _dense(h2, np.eye(len(SWEEP)), "d_sweep")
     fin2_f = FIN2.f
@@ -145,8 +154,9 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 
 EXACT = ["hom_wrap_trn", "hom_sat_rnd", "het_wrap_rndconv", "het_satsym_rnd", "het_sat_relu_chain",
-         "lut_tanh", "sweep_TRN_SAT_cut", "sweep_RND_SAT_cut", "sweep_RND_CONV_SAT_cut", "sweep_TRN_SAT_SYM_raw",
-         "sweep_RND_SAT_SYM_raw", "hom_sat_after_het_f1", "minimal_cut"]
+         "lut_tanh", "sweep_TRN_SAT_cut", "sweep_RND_SAT_cut", "sweep_RND_CONV_SAT_cut",
+         "sweep_TRN_SAT_SYM_raw", "sweep_RND_SAT_SYM_raw", "hom_sat_after_het_f1", "minimal_cut",
+         "lut_in_exact"]
 HAZARD = ["sweep_TRN_SAT_raw", "sweep_RND_SAT_raw", "sweep_RND_CONV_SAT_raw", "hom_sat_after_het_f2",
           "minimal_raw"]
 
@@ -183,6 +193,21 @@ def test_minimal_sat_hazard_values(case: dict) -> None:
     assert case["keras"]["minimal_raw"][0, 0] == 1.75
     assert case["firmware"]["minimal_raw"][0, 0] == 1.0
     assert case["keras"]["minimal_cut"][0, 0] == case["firmware"]["minimal_cut"][0, 0] == 1.0
+
+
+def test_unary_lut_input_narrowing_documented(case: dict) -> None:
+    """hls4ml indexes ``unary_lut`` with all raw bits of the input type *it* derives.
+
+    Here the LUT's quantizer is fx<k1 i2 f4> but its input is only fx<k1 i1 f4>, so hls4ml
+    narrows the type to 6 bits and reads negative inputs as ``n mod 2**6``: the table must be
+    built on the narrowed format (``lut_in_exact`` is).
+    """
+    proxy, fw = case["keras"]["lut_in_narrowed"], case["firmware"]["lut_in_narrowed"]
+    np.testing.assert_array_equal(proxy, case["ref"]["lut_in_narrowed"])
+    table = np.asarray(case["hls"].proxy.get_layer("lut_in_narrowed").table)
+    n = np.round(case["qs"][0][:, 3:4] * 16).astype(np.int64)
+    np.testing.assert_array_equal(fw, table[np.mod(n, 2**6)])
+    assert not np.array_equal(fw, proxy)
 
 
 def test_hazard_elements_are_exactly_those_with_f_above_f_in(case: dict) -> None:
@@ -275,3 +300,4 @@ def test_keras_round_trip(tmp_path: object) -> None:
     for name in ("het_wrap_rndconv", "hom_sat_rnd"):
         assert loaded.get_layer(name).format == model.get_layer(name).format
     assert loaded.get_layer("lut_tanh").kif_in == (1, 2, 3)
+    assert {str(w.dtype) for w in loaded.get_layer("het_wrap_rndconv").weights} == {"int8"}

@@ -1,0 +1,165 @@
+"""Emit a Keras 3 proxy model from the IR: plain layers with quantized weights, plus
+``FixedPointQuantizer`` and ``UnaryLUT`` layers, as hls4ml 1.3 reads them.
+
+Every node becomes one Keras layer of the same name. Before emitting, :func:`float32_hazards`
+lists the values a float32 proxy cannot compute exactly (more than 24 significant bits); the
+emitter warns about each, naming it, instead of drifting silently.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT
+from hgq_ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.graph import Graph, Node
+from hgq_ir.interpret import infer_value_formats
+from hgq_ir.ops import (
+    LUT,
+    Activation,
+    Add,
+    AvgPool1D,
+    AvgPool2D,
+    BatchNorm,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Flatten,
+    Input,
+    MaxPool1D,
+    MaxPool2D,
+    Quantize,
+    Reshape,
+    Signature,
+)
+
+FLOAT32_EXACT_BITS = 24
+EXACT_ACTIVATIONS = ("linear", "relu")
+
+
+def float32_hazards(graph: Graph) -> list[str]:
+    """Names of nodes whose float32 evaluation may round (they need more than 24 bits)."""
+    formats = infer_value_formats(graph)
+    bad = []
+    for node in graph.nodes:
+        if isinstance(node.op, Input):
+            continue
+        bits = node.op.exact_bits([formats[v.name] for v in node.inputs], [v.shape for v in node.inputs],
+                                  node.weights)
+        if bits > FLOAT32_EXACT_BITS:
+            bad.append(f"{node.name} ({bits} bits)")
+    return bad
+
+
+def _quantizer(node: Node) -> keras.layers.Layer:
+    fmt = node.op.format
+    overrides = None
+    pf = node.meta.get("parallel_factor")
+    target = node.meta.get("overrides_for")
+    if pf is not None and target:
+        overrides = {"layers": {target: {"parallelization_factor": int(pf)}}}
+    return FixedPointQuantizer.from_format(fmt, name=node.name, overrides=overrides)
+
+
+def _set_weights(layer: keras.layers.Layer, node: Node, names: tuple[str, ...]) -> None:
+    arrays = [np.asarray(node.weights[n].array, dtype=np.float32) for n in names if n in node.weights]
+    layer.set_weights(arrays)
+
+
+def _dense(node: Node) -> keras.layers.Layer:
+    k = node.weights["kernel"].array
+    return keras.layers.Dense(k.shape[1], use_bias="bias" in node.weights, name=node.name)
+
+
+def _conv(node: Node) -> keras.layers.Layer:
+    cls = keras.layers.Conv1D if isinstance(node.op, Conv1D) else keras.layers.Conv2D
+    k = node.weights["kernel"].array
+    return cls(k.shape[-1], node.op.window, strides=node.op.strides, padding=node.op.padding,
+               use_bias="bias" in node.weights, name=node.name)
+
+
+def _pool(cls: Any) -> Callable[[Node], keras.layers.Layer]:
+    return lambda node: cls(pool_size=node.op.window, strides=node.op.strides, padding=node.op.padding,
+                            name=node.name)
+
+
+def _activation(node: Node) -> keras.layers.Layer:
+    op: Activation = node.op
+    if op.fn is not None and op.function not in ("tanh", "sigmoid", "softmax"):
+        raise UnsupportedLayerError(f"activation {node.origin!r} ({op.function}) is a custom function; it only "
+                                    "converts as a lookup table (raise unary_lut_max_table_size)")
+    if op.function not in EXACT_ACTIVATIONS:
+        warnings.warn(f"activation {node.origin!r} ({op.function}) is computed by hls4ml's own approximation: "
+                      "not bit-exact (a lookup table would be)", NotBitExactWarning, stacklevel=3)
+    return keras.layers.Activation(op.function, name=node.name)
+
+
+def _lut(node: Node) -> keras.layers.Layer:
+    op: LUT = node.op
+    kif_in = tuple(int(a.flat[0]) for a in (op.in_format.k, op.in_format.i, op.in_format.f))
+    kif_out = tuple(int(a.flat[0]) for a in (op.out_format.k, op.out_format.i, op.out_format.f))
+    return UnaryLUT(kif_in, kif_out, op.table, RND=op.out_format.round, SAT=op.out_format.overflow, name=node.name)
+
+
+def _batchnorm(node: Node) -> keras.layers.Layer:
+    return keras.layers.BatchNormalization(epsilon=node.op.epsilon, name=node.name,
+                                           center="beta" in node.weights, scale="gamma" in node.weights)
+
+
+EMITTERS: dict[type, Callable[[Node], keras.layers.Layer]] = {
+    Quantize: _quantizer,
+    Signature: _quantizer,
+    Dense: _dense,
+    Conv1D: _conv,
+    Conv2D: _conv,
+    MaxPool1D: _pool(keras.layers.MaxPooling1D),
+    MaxPool2D: _pool(keras.layers.MaxPooling2D),
+    AvgPool1D: _pool(keras.layers.AveragePooling1D),
+    AvgPool2D: _pool(keras.layers.AveragePooling2D),
+    Activation: _activation,
+    LUT: _lut,
+    Add: lambda n: keras.layers.Add(name=n.name),
+    Concatenate: lambda n: keras.layers.Concatenate(axis=n.op.axis + 1, name=n.name),
+    Reshape: lambda n: keras.layers.Reshape(n.op.target, name=n.name),
+    Flatten: lambda n: keras.layers.Flatten(name=n.name),
+    BatchNorm: _batchnorm,
+}
+WEIGHTS = {Dense: ("kernel", "bias"), Conv1D: ("kernel", "bias"), Conv2D: ("kernel", "bias"),
+           BatchNorm: ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
+    """The Keras proxy model of ``graph`` (after the pass pipeline).
+
+    Warns :class:`NotBitExactWarning` for every value a float32 proxy cannot compute exactly.
+    """
+    hazards = float32_hazards(graph)
+    if hazards:
+        warnings.warn("the float32 proxy cannot compute these exactly (> 24 significant bits): "
+                      + ", ".join(hazards), NotBitExactWarning, stacklevel=2)
+    tensors: dict[str, Any] = {}
+    inputs = []
+    for node in graph.nodes:
+        if isinstance(node.op, Input):
+            t = keras.Input(node.output.shape, name=node.name)
+            inputs.append(t)
+            tensors[node.output.name] = t
+            continue
+        emit = EMITTERS.get(type(node.op))
+        if emit is None:
+            raise GraphError(f"node {node.name!r}: the Keras proxy has no layer for {node.op.kind} "
+                             "(run the default pipeline first: it inlines Submodels)")
+        layer = emit(node)
+        args = [tensors[v.name] for v in node.inputs]
+        out = layer(args if isinstance(node.op, (Add, Concatenate)) else args[0])
+        if type(node.op) in WEIGHTS:
+            _set_weights(layer, node, WEIGHTS[type(node.op)])
+        tensors[node.output.name] = out
+    outputs = [tensors[v.name] for v in graph.outputs]
+    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name or graph.name)

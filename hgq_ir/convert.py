@@ -1,0 +1,90 @@
+"""The public conversion API: lift -> passes -> emit.
+
+>>> proxy = hgq_ir.to_proxy_model(model)             # doctest: +SKIP
+>>> graph = hgq_ir.convert(model, to="ir")            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from hgq_ir.errors import ConfigError, ModelFileError
+from hgq_ir.graph import Graph
+from hgq_ir.passes.base import Pass
+from hgq_ir.passes.manager import PassManager, PipelineResult, default_pipeline
+
+TARGETS = ("proxy", "ir")
+
+
+def load_model(path: str) -> Any:
+    """Load a ``.keras``/``.h5`` model with hgq_ir's layers registered; typed error if unreadable."""
+    import os
+
+    import keras
+
+    import hgq_ir.backends.proxy_layers  # noqa: F401  (registers the proxy layers)
+    import hgq_ir.layers  # noqa: F401  (registers the HGQ layers)
+
+    if not os.path.exists(path):
+        raise ModelFileError(f"model file {path!r} does not exist")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:
+        raise ModelFileError(f"cannot read model file {path!r} ({type(e).__name__}: {e}); it may be truncated "
+                             "or not a Keras model") from e
+
+
+def lift(model: Any) -> Graph:
+    """The IR of a Keras model (HGQ layers, plain Keras layers), before any pass.
+
+    ``model`` may also be a path to a ``.keras``/``.h5`` file. The model is only read.
+    """
+    from hgq_ir.frontends.hgq import hgq_lifter
+
+    if isinstance(model, str):
+        model = load_model(model)
+    return hgq_lifter().lift(model)
+
+
+def run_passes(graph: Graph, passes: Sequence[Pass] | None = None, dump: Sequence[str] | str | None = None,
+               diff: bool = False, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> PipelineResult:
+    """Run ``passes`` (default: the default pipeline) over ``graph`` in place."""
+    if passes is None:
+        passes = default_pipeline(aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
+    return PassManager(passes).run(graph, dump=dump, diff=diff)
+
+
+def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_max_table_size: int = 1024,
+            dump: Sequence[str] | str | None = None) -> Any:
+    """Convert ``model`` to a target: ``"proxy"`` (Keras proxy model) or ``"ir"`` (the Graph after the passes).
+
+    ``aggressive=True`` (upstream HGQ's default) wraps on overflow everywhere; ``False`` saturates
+    where overflow is possible. ``unary_lut_max_table_size`` (default 1024; upstream HGQ's default
+    is -1, off) turns activations with at most that many representable inputs into exact lookup
+    tables, so that tanh/sigmoid proxies are bit-exact by default. ``dump`` prints the IR after
+    the named passes (or ``"all"``).
+    """
+    if to not in TARGETS:
+        raise ConfigError(f"unknown target {to!r}; choose one of {TARGETS}")
+    graph = lift(model)
+    result = run_passes(graph, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size, dump=dump)
+    if dump:
+        for r in result.records:
+            if r.ir_after is not None:
+                print(f"# IR after {r.name}\n{r.ir_after}\n")
+    if to == "ir":
+        return result.graph
+    from hgq_ir.backends.keras_proxy import to_keras_proxy
+
+    return to_keras_proxy(result.graph, name=f"{getattr(model, 'name', 'model')}_proxy")
+
+
+def to_proxy_model(model: Any, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> Any:
+    """Keras proxy model of an HGQ model, for hls4ml (drop-in for upstream HGQ's ``to_proxy_model``).
+
+    Same defaults as upstream except ``unary_lut_max_table_size``: 1024 here (upstream: -1, off),
+    so that tanh/sigmoid activations become exact lookup tables whenever their input is narrow.
+    Run ``trace_minmax`` first. The user's model is not modified.
+    """
+    return convert(model, to="proxy", aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
