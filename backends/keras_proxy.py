@@ -14,8 +14,8 @@ from typing import Any
 
 import keras
 import numpy as np
-
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT
+
 from hgq_ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.graph import Graph, Node
 from hgq_ir.interpret import infer_value_formats

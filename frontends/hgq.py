@@ -12,8 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from hgq_ir.fixed import FixedFormat
 from hgq_ir.frontends.keras import (
     PLAIN_HANDLERS,
     Handler,
@@ -23,6 +21,8 @@ from hgq_ir.frontends.keras import (
     conv_op,
     numpy_callable,
 )
+
+from hgq_ir.fixed import FixedFormat
 from hgq_ir.graph import Value, Weight
 from hgq_ir.ops import Activation, Add, Dense, Quantize, Signature
 

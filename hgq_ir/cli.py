@@ -9,42 +9,105 @@ from collections.abc import Sequence
 
 from hgq_ir.errors import HgqIrError
 
-NOT_YET = 3
+
+def _convert_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--conservative", action="store_true",
+                   help="saturate where overflow is possible (aggressive=False); default wraps everywhere")
+    p.add_argument("--lut-size", type=int, default=1024, help="unary_lut_max_table_size (default 1024; <= 0: off)")
 
 
-def _not_yet(what: str) -> int:
-    print(f"hgq-ir {what}: not yet available in this version (needs the HGQ frontend and the proxy "
-          "backend; see the open issues).", file=sys.stderr)
-    return NOT_YET
+def _pipeline(args: argparse.Namespace, dump=None, diff: bool = False):
+    from hgq_ir.convert import lift, run_passes
+
+    graph = lift(args.model)
+    result = run_passes(graph, aggressive=not args.conservative, unary_lut_max_table_size=args.lut_size,
+                        dump=dump, diff=diff)
+    return graph, result
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Train the digits MLP, convert it to every target, verify bit-exactness, print a report."""
-    try:
-        from hgq_ir.demo import run_demo  # noqa: PLC0415
-    except ImportError:
-        return _not_yet("demo")
+    """Train the digits MLP, convert it, verify bit-exactness, print a report."""
+    from hgq_ir.demo import run_demo
+
     return run_demo(out_dir=args.out, epochs=args.epochs)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert a saved model to a target."""
-    return _not_yet("convert")
+    """Convert a saved model to a target and write it."""
+    from hgq_ir.backends.keras_proxy import to_keras_proxy
+
+    graph, _ = _pipeline(args)
+    if args.to == "ir":
+        text = str(graph)
+        if args.out:
+            with open(args.out, "w") as fh:
+                fh.write(text + "\n")
+        else:
+            print(text)
+        return 0
+    out = args.out or os.path.splitext(os.path.basename(args.model))[0] + "_proxy.keras"
+    to_keras_proxy(graph).save(out)
+    print(f"wrote {out}")
+    return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """Print the IR of a saved model, after any pass."""
-    return _not_yet("inspect")
+    """Print the IR as lifted, or after a pass (with --diff, what that pass changed)."""
+    if args.after is None:
+        from hgq_ir.convert import lift
+
+        print(lift(args.model))
+        return 0
+    _, result = _pipeline(args, dump=[args.after], diff=args.diff)
+    for r in result.records:
+        if r.name == args.after:
+            print(f"# after {r.name} ({'changed' if r.changed else 'unchanged'}, {r.seconds * 1e3:.2f} ms)")
+            print(r.diff if args.diff else r.ir_after)
+            break
+    return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Check that every backend agrees bit for bit with the reference interpreter."""
-    return _not_yet("verify")
+    """Check that the Keras proxy (and hls4ml's C simulation, with --hls) match the reference interpreter."""
+    import numpy as np
+
+    from hgq_ir.backends.keras_proxy import to_keras_proxy
+    from hgq_ir.interpret import interpret
+
+    graph, _ = _pipeline(args)
+    if args.data:
+        x = np.load(args.data)
+    else:
+        shape = graph.inputs[0].shape
+        x = np.random.default_rng(0).normal(size=(args.samples, *shape))
+    ref = interpret(graph, x)
+    proxy = to_keras_proxy(graph)
+    px = np.asarray(proxy.predict(x, verbose=0), dtype=np.float64)
+    rates = {"Keras proxy": float(np.mean(np.all((px == ref).reshape(len(x), -1), axis=1)))}
+    if args.hls:
+        import tempfile
+
+        from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
+
+        with tempfile.TemporaryDirectory() as d:
+            m = to_hls4ml(proxy, d)
+            compile_quietly(m)
+            hx = c_simulate(m, x, [tuple(proxy.output.shape[1:])])
+        rates["hls4ml C simulation"] = float(np.mean(np.all((hx == ref).reshape(len(x), -1), axis=1)))
+    for k, v in rates.items():
+        print(f"{k} == reference interpreter: {100 * v:.2f}% of {len(x)} rows")
+    return 0 if all(v == 1.0 for v in rates.values()) else 1
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the per-layer report (formats, BOPs, overflow modes, LUTs)."""
-    return _not_yet("report")
+    """Print the per-layer report (formats, BOPs, overflow modes, LUTs) and the pass timings."""
+    from hgq_ir.report import layer_report
+
+    graph, result = _pipeline(args)
+    print(layer_report(graph))
+    print()
+    print(result.table())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,19 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("convert", help="convert a .keras/.h5 model")
     c.add_argument("model")
-    c.add_argument("--to", default="proxy", choices=["proxy", "ir", "qonnx", "onnx", "hls4ml"])
-    c.add_argument("--out", required=False)
+    c.add_argument("--to", default="proxy", choices=["proxy", "ir"])
+    c.add_argument("--out", required=False, help="output file (default: <model>_proxy.keras; IR: stdout)")
+    _convert_args(c)
     c.set_defaults(func=cmd_convert)
     i = sub.add_parser("inspect", help="print the IR, after any pass")
     i.add_argument("model")
     i.add_argument("--after", default=None, help="pass name to dump after")
     i.add_argument("--diff", action="store_true", help="show the diff a pass made")
+    _convert_args(i)
     i.set_defaults(func=cmd_inspect)
     v = sub.add_parser("verify", help="check backends against the reference interpreter")
     v.add_argument("model")
+    v.add_argument("--data", help=".npy file of inputs (default: standard normal samples)")
+    v.add_argument("--samples", type=int, default=1000)
+    v.add_argument("--hls", action="store_true", help="also compile with hls4ml and run its C simulation")
+    _convert_args(v)
     v.set_defaults(func=cmd_verify)
     r = sub.add_parser("report", help="per-layer report")
     r.add_argument("model")
+    _convert_args(r)
     r.set_defaults(func=cmd_report)
     return p
 

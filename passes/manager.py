@@ -52,7 +52,7 @@ class PipelineResult:
 
 def ir_diff(before: str, after: str, name: str) -> str:
     """Unified diff of two IR texts."""
-    return "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True),
+    return "".join(difflib.unified_diff((before + "\n").splitlines(True), (after + "\n").splitlines(True),
                                         f"before {name}", f"after {name}"))
 
 

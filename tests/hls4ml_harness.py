@@ -17,27 +17,18 @@ module- or session-scoped fixture::
 
 from __future__ import annotations
 
-import contextlib
-import inspect
-import io
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-DEFAULT_PRECISION = "fixed<1,0>"
 
 
-def hls_config_for(layer_config: dict[str, dict] | None = None, precision: str = DEFAULT_PRECISION) -> dict:
-    """The ``hls_config`` dict: model-wide ``precision`` and reuse factor 1, plus per-layer entries."""
-    config: dict[str, Any] = {"Model": {"Precision": precision, "ReuseFactor": 1, "Strategy": "Latency"}}
-    if layer_config:
-        config["LayerName"] = layer_config
-    return config
 
 
 class HlsModel:
@@ -54,31 +45,15 @@ class HlsModel:
 
     def __init__(self, proxy: Any, workdir: str | os.PathLike, layer_config: dict[str, dict] | None = None,
                  quiet: bool = True) -> None:
-        import hls4ml
-
         self.proxy = proxy
         self.output_dir = Path(workdir) / f"hls4ml_prj_{proxy.name}"
-        kwargs: dict[str, Any] = {}
-        # allow_da_fallback skips the da4ml attempt; absent in older hls4ml
-        if "allow_da_fallback" in inspect.signature(hls4ml.converters.convert_from_keras_model).parameters:
-            kwargs["allow_da_fallback"] = False
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
-            t0 = time.perf_counter()
-            self.hls_model = hls4ml.converters.convert_from_keras_model(
-                proxy,
-                hls_config=hls_config_for(layer_config),
-                output_dir=str(self.output_dir),
-                backend="Vitis",
-                io_type="io_parallel",
-                **kwargs,
-            )
-            t1 = time.perf_counter()
-            self.hls_model.compile()
-            t2 = time.perf_counter()
+        t0 = time.perf_counter()
+        self.hls_model = to_hls4ml(proxy, self.output_dir, layer_config=layer_config, quiet=quiet)
+        t1 = time.perf_counter()
+        compile_quietly(self.hls_model, quiet)
+        t2 = time.perf_counter()
         self.convert_seconds = t1 - t0
         self.compile_seconds = t2 - t1
-        self.log = sink.getvalue()
 
     @property
     def output_shapes(self) -> list[tuple[int, ...]]:
@@ -87,17 +62,7 @@ class HlsModel:
 
     def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
         """C-simulation outputs (float64), shaped like the proxy's outputs; a list when it has several."""
-        xs = x if isinstance(x, (list, tuple)) else [x]
-        n = len(xs[0])
-        # hls4ml's ctypes bridge wants contiguous float64 (it picks the C type from the dtype)
-        xs = [np.ascontiguousarray(np.asarray(a, dtype=np.float64).reshape(n, -1)) for a in xs]
-        raw = self.hls_model.predict(xs if len(xs) > 1 else xs[0])
-        outs = list(raw) if isinstance(raw, (list, tuple)) else [raw]
-        shapes = self.output_shapes
-        if len(outs) != len(shapes):
-            raise AssertionError(f"hls4ml returned {len(outs)} outputs, the proxy has {len(shapes)}")
-        res = [np.asarray(o, dtype=np.float64).reshape(n, *s) for o, s in zip(outs, shapes, strict=True)]
-        return res if len(res) > 1 else res[0]
+        return c_simulate(self.hls_model, x, self.output_shapes)
 
     def keras_predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
         """The proxy's own outputs (float64), in the same layout as :meth:`predict`."""

@@ -1,0 +1,44 @@
+"""The README's main command (`hgq-ir demo`) and the other CLI commands, end to end."""
+
+from pathlib import Path
+
+import pytest
+
+from hgq_ir.cli import main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out), "--epochs", "8"]) == 0
+    return out
+
+
+def test_demo_writes_model_and_proxy_and_reports_exactness(demo_dir, capsys):
+    assert (demo_dir / "digits_mlp.keras").is_file()
+    assert (demo_dir / "digits_mlp_proxy.keras").is_file()
+
+
+def test_cli_report_inspect_convert_verify(demo_dir, capsys, tmp_path):
+    model = str(demo_dir / "digits_mlp.keras")
+    assert main(["report", model]) == 0
+    out = capsys.readouterr().out
+    assert "total BOPs" in out and "hidden_op" in out and "WRAP" in out
+    assert main(["inspect", model, "--after", "assign_overflow", "--diff", "--conservative"]) == 0
+    out = capsys.readouterr().out
+    assert "+  %hidden: fx<" in out and "SAT>" in out
+    assert main(["convert", model, "--to", "ir", "--out", str(tmp_path / "ir.txt")]) == 0
+    assert (tmp_path / "ir.txt").read_text().startswith("graph digits_mlp(%pixels)")
+    assert main(["convert", model, "--out", str(tmp_path / "p.keras")]) == 0
+    assert (tmp_path / "p.keras").is_file()
+    assert main(["verify", model, "--samples", "200"]) == 0
+    assert "100.00% of 200 rows" in capsys.readouterr().out
+
+
+def test_cli_errors_are_typed_and_short(tmp_path, capsys):
+    assert main(["inspect", str(tmp_path / "missing.keras")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "truncated.keras"
+    bad.write_bytes(b"PK\x03\x04 not really a zip")
+    assert main(["report", str(bad)]) == 2
+    assert "cannot read model file" in capsys.readouterr().err
