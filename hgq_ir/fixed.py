@@ -226,14 +226,8 @@ def exact_fraction_bits(values: np.ndarray, max_f: int = 64) -> np.ndarray:
     safe = np.where(v != 0, np.abs(v), 1.0)
     m, e = np.frexp(safe)  # v = m * 2**e, m in [0.5, 1)
     mant = np.ldexp(m, 53).astype(np.int64)  # exact 53-bit integer mantissa
-    tz = np.zeros(v.shape, dtype=np.int64)
-    work = mant.copy()
-    for _ in range(53):
-        even = (work & 1) == 0
-        if not np.any(even):
-            break
-        tz += even
-        work = np.where(even, work >> 1, work)
+    lowest = (mant & -mant).astype(np.float64)  # lowest set bit: an exact power of two
+    tz = (np.frexp(lowest)[1] - 1).astype(np.int64)
     f = (53 - e) - tz
     f = np.where(v != 0, f, 0)
     if np.any(f > max_f):

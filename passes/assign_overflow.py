@@ -60,11 +60,13 @@ class AssignOverflow(Pass):
 class CapSatFraction(Pass):
     """Make saturating quantizers agree with hls4ml. Rule:
 
-    1. ``%y = Quantize(%x)`` with overflow SAT/SAT_SYM and, on some element, more fractional bits
-       than ``%x`` carries: those elements get the ``f`` of ``%x`` and keep their ``i``. Values on
-       ``%x``'s grid are unchanged; only the saturation bound moves from
+    1. ``%y = Quantize(%x)`` with overflow SAT (hls4ml leaves SAT_SYM alone) and, on some element,
+       more fractional bits than ``%x`` carries: those elements get the ``f`` of ``%x`` and keep
+       their ``i``. Values on ``%x``'s grid are unchanged; only the saturation bound moves from
        ``2**i - 2**-f_q`` to the largest value on ``%x``'s grid, ``2**i - 2**-f_x``, which is what
        hls4ml 1.3's bit-exact flow computes (it cuts a SAT quantizer's fraction to its input's).
+    2. A homogeneous quantizer stays homogeneous: hls4ml merges it into its producer's type, so
+       its bound comes from the largest ``f`` over the input's elements.
     """
 
     name = "cap_sat_fraction"
@@ -74,16 +76,32 @@ class CapSatFraction(Pass):
         for node in graph.nodes:
             op = node.op
             x = node.inputs[0].format if node.inputs else None
-            if not isinstance(op, Quantize) or x is None or op.format.overflow not in ("SAT", "SAT_SYM"):
+            if not isinstance(op, Quantize) or x is None or op.format.overflow != "SAT":
                 continue
-            shape = np.broadcast_shapes(x.shape, op.format.shape)
-            xb, qb = x.broadcast_to(shape), op.format.broadcast_to(shape)
-            cut = (xb.b > 0) & (qb.b > 0) & (qb.f > xb.f)
-            if not np.any(cut):
+            new = self._capped(x, op.format)
+            if new is None:
                 continue
-            f = np.where(cut, xb.f, qb.f)
-            i = np.where(cut, np.maximum(qb.i, -f - qb.k), qb.i)
-            new = FixedFormat(qb.k, i, f, qb.round, qb.overflow)
             _replace_format(graph, node, new)
             changed = True
         return changed
+
+    @staticmethod
+    def _capped(x: FixedFormat, q: FixedFormat) -> FixedFormat | None:
+        """``q`` with the fraction capped as hls4ml does, or None when nothing changes."""
+        shape = np.broadcast_shapes(x.shape, q.shape)
+        xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+        live = (xb.b > 0) & (qb.b > 0)
+        if not np.any(live):
+            return None
+        if q.is_homogeneous:
+            # hls4ml folds a homogeneous quantizer into its producer's type: one bound for all
+            k, i, f = (int(a.flat[0]) for a in (q.k, q.i, q.f))
+            limit = int(xb.f[live].max())
+            if f <= limit:
+                return None
+            return FixedFormat(k, max(i, -limit - k), limit, q.round, q.overflow)
+        cut = live & (qb.f > xb.f)
+        if not np.any(cut):
+            return None
+        f = np.where(cut, xb.f, qb.f)
+        return FixedFormat(qb.k, np.where(cut, np.maximum(qb.i, -f - qb.k), qb.i), f, q.round, q.overflow)

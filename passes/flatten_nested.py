@@ -43,8 +43,7 @@ class FlattenNested(Pass):
             if isinstance(n.op, Input):
                 continue
             new = graph.add_node(n.op, [mapping[id(v)] for v in n.inputs], name=f"{node.name}_{n.name}",
-                                 weights=dict(n.weights), origin=n.origin,
-                                 formats=[v.format for v in n.outputs])
+                                 weights=dict(n.weights), origin=n.origin)
             new.meta.update(n.meta)
             for old_v, new_v in zip(n.outputs, new.outputs, strict=True):
                 mapping[id(old_v)] = new_v

@@ -1,12 +1,12 @@
 """cleanup: IR text before and after on a tiny graph."""
 
 import numpy as np
+from hgq_ir.passes.cleanup import Cleanup
+from hgq_ir.passes.manager import PassManager
 
 from hgq_ir.fixed import FixedFormat
 from hgq_ir.graph import Graph
 from hgq_ir.ops import Activation, Flatten, Quantize, Reshape
-from hgq_ir.passes.cleanup import Cleanup
-from hgq_ir.passes.manager import PassManager
 
 
 def tiny() -> Graph:
