@@ -57,14 +57,44 @@ def float32_hazards(graph: Graph) -> list[str]:
     return bad
 
 
-def _quantizer(node: Node) -> keras.layers.Layer:
+# hls4ml 1.3 emits each FixedPointQuantizer as a C++ function template ``nnet::<layer name>``; a
+# name that nnet's headers also use (``tanh`` is called unqualified inside nnet, ``relu`` is an
+# nnet template) or a C++ keyword makes the project fail to compile.
+HLS_RESERVED_NAMES = frozenset(
+    # C++ keywords a Keras layer name could plausibly take
+    "auto bool break case char class const continue default delete do double else enum explicit extern false "
+    "float for friend goto if inline int long namespace new operator private protected public register return "
+    "short signed sizeof static struct switch template this throw true try typedef typename union unsigned "
+    "using virtual void volatile while and or not xor".split()
+    # cmath functions called unqualified inside nnet
+    + "abs exp exp2 log log2 log10 pow sqrt sin cos tan sinh cosh tanh asin acos atan atan2 floor ceil round "
+      "trunc erf fabs fmod min max".split()
+    # nnet activation / layer function names
+    + "linear relu relu6 relu_max sigmoid softmax softplus softsign elu selu hard_sigmoid hard_tanh leaky_relu "
+      "thresholded_relu prelu binary_tanh ternary_tanh dense normalize add subtract multiply average maximum "
+      "minimum dot1d concatenate1d concatenate2d concatenate3d transpose unary_lut zeropad1d_cl zeropad2d_cl "
+      "pooling1d_cl pooling2d_cl conv_1d_cl conv_2d_cl".split()
+)
+
+
+def hls_safe_name(name: str, taken: set[str] | frozenset[str]) -> str:
+    """``name``, or ``name + '_q'`` (made unique against ``taken``) when hls4ml cannot use it."""
+    if name not in HLS_RESERVED_NAMES:
+        return name
+    new, n = f"{name}_q", 1
+    while new in taken:
+        new, n = f"{name}_q{n}", n + 1
+    return new
+
+
+def _quantizer(node: Node, taken: set[str] | frozenset[str] = frozenset()) -> keras.layers.Layer:
     fmt = node.op.format
     overrides = None
     pf = node.meta.get("parallel_factor")
     target = node.meta.get("overrides_for")
     if pf is not None and target:
         overrides = {"layers": {target: {"parallelization_factor": int(pf)}}}
-    return FixedPointQuantizer.from_format(fmt, name=node.name, overrides=overrides)
+    return FixedPointQuantizer.from_format(fmt, name=hls_safe_name(node.name, taken), overrides=overrides)
 
 
 def _set_weights(layer: keras.layers.Layer, node: Node, names: tuple[str, ...]) -> None:
@@ -107,6 +137,12 @@ def _lut(node: Node) -> keras.layers.Layer:
     return UnaryLUT(kif_in, kif_out, op.table, RND=op.out_format.round, SAT=op.out_format.overflow, name=node.name)
 
 
+def _concatenate(node: Node) -> keras.layers.Layer:
+    # a negative axis: hls4ml 1.3's bit-exact flow indexes its batch-less per-element formats with
+    # the Keras axis as given (a positive axis counts the batch axis and is off by one there)
+    return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=node.name)
+
+
 def _batchnorm(node: Node) -> keras.layers.Layer:
     return keras.layers.BatchNormalization(epsilon=node.op.epsilon, name=node.name,
                                            center="beta" in node.weights, scale="gamma" in node.weights)
@@ -125,7 +161,7 @@ EMITTERS: dict[type, Callable[[Node], keras.layers.Layer]] = {
     Activation: _activation,
     LUT: _lut,
     Add: lambda n: keras.layers.Add(name=n.name),
-    Concatenate: lambda n: keras.layers.Concatenate(axis=n.op.axis + 1, name=n.name),
+    Concatenate: _concatenate,
     Reshape: lambda n: keras.layers.Reshape(n.op.target, name=n.name),
     Flatten: lambda n: keras.layers.Flatten(name=n.name),
     BatchNorm: _batchnorm,
@@ -138,6 +174,8 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
     """The Keras proxy model of ``graph`` (after the pass pipeline).
 
     Warns :class:`NotBitExactWarning` for every value a float32 proxy cannot compute exactly.
+    Every layer is named after its node, except quantizers named like a C++ keyword or an hls4ml
+    ``nnet`` function (e.g. ``tanh``): they get a ``_q`` suffix (see :data:`HLS_RESERVED_NAMES`).
     """
     hazards = float32_hazards(graph)
     if hazards:
@@ -145,6 +183,7 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       + ", ".join(hazards), NotBitExactWarning, stacklevel=2)
     tensors: dict[str, Any] = {}
     inputs = []
+    taken = {n.name for n in graph.nodes}
     for node in graph.nodes:
         if isinstance(node.op, Input):
             t = keras.Input(node.output.shape, name=node.name)
@@ -155,7 +194,8 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
         if emit is None:
             raise GraphError(f"node {node.name!r}: the Keras proxy has no layer for {node.op.kind} "
                              "(run the default pipeline first: it inlines Submodels)")
-        layer = emit(node)
+        layer = _quantizer(node, taken) if emit is _quantizer else emit(node)
+        taken.add(layer.name)
         args = [tensors[v.name] for v in node.inputs]
         out = layer(args if isinstance(node.op, (Add, Concatenate)) else args[0])
         if type(node.op) in WEIGHTS:

@@ -4,7 +4,11 @@ Prints a table and writes ``bench/results/convert_scaling.json``. Target (issue 
 than upstream HGQ 0.2.6 (about 0.17-0.18 s a layer on this machine, measured in a separate venv)
 and a per-layer time within 2x from 8 to 512 layers.
 
-    python bench/convert_scaling.py [--depths 8 32 128 512] [--repeat 3]
+    python bench/convert_scaling.py [--depths 8 32 128 512] [--repeat 3] [--upstream-python PY]
+
+With ``--upstream-python`` (default: ``$HGQ_UPSTREAM_PYTHON`` or ``../peer-venv/bin/python`` when
+present), upstream HGQ 0.2.6 is timed on the same models in that interpreter, side by side;
+otherwise the speed-up column uses the figure measured earlier (0.18 s a layer).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,12 +40,28 @@ def deep_model(depth: int) -> keras.Model:
     return model
 
 
+def upstream_seconds(python: str | None, depths: list[int]) -> dict[int, float]:
+    """Upstream's ``to_proxy_model`` seconds per depth, run in ``python`` (empty when unavailable)."""
+    if not python or not os.path.exists(python):
+        return {}
+    script = Path(__file__).parent / "upstream" / "convert_scaling_hgq026.py"
+    res = subprocess.run([python, str(script), *map(str, depths)], capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        print(f"upstream run failed: {res.stderr.strip().splitlines()[-1:]}")
+        return {}
+    return {int(k): float(v) for k, v in json.loads(res.stdout.strip().splitlines()[-1]).items()}
+
+
 def main() -> None:
     """Run the benchmark."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--depths", type=int, nargs="+", default=[8, 32, 128, 512])
     ap.add_argument("--repeat", type=int, default=3)
+    peer = Path(__file__).resolve().parents[2] / "peer-venv" / "bin" / "python"
+    default_py = os.environ.get("HGQ_UPSTREAM_PYTHON") or str(peer)
+    ap.add_argument("--upstream-python", default=default_py)
     args = ap.parse_args()
+    upstream = upstream_seconds(args.upstream_python, args.depths)
     rows = []
     for depth in args.depths:
         model = deep_model(depth)
@@ -51,12 +72,16 @@ def main() -> None:
             hgq_ir.to_proxy_model(model)
             times.append(time.perf_counter() - t0)
         best = min(times)
+        up = upstream.get(depth)
         rows.append({"depth": depth, "seconds": best, "ms_per_layer": 1e3 * best / depth,
-                     "speedup_vs_upstream": UPSTREAM_S_PER_LAYER * depth / best})
+                     "upstream_seconds": up, "upstream_measured": up is not None,
+                     "speedup_vs_upstream": (up if up is not None else UPSTREAM_S_PER_LAYER * depth) / best})
         keras.backend.clear_session()
-    print(f"{'layers':>7} {'seconds':>9} {'ms/layer':>9} {'x upstream':>11}")
+    print(f"{'layers':>7} {'seconds':>9} {'ms/layer':>9} {'upstream s':>11} {'x upstream':>11}")
     for r in rows:
-        print(f"{r['depth']:>7} {r['seconds']:>9.3f} {r['ms_per_layer']:>9.2f} {r['speedup_vs_upstream']:>11.1f}")
+        up = f"{r['upstream_seconds']:.3f}" if r["upstream_measured"] else "(0.18/layer)"
+        print(f"{r['depth']:>7} {r['seconds']:>9.3f} {r['ms_per_layer']:>9.2f} {up:>11} "
+              f"{r['speedup_vs_upstream']:>11.1f}")
     ratio = max(r["ms_per_layer"] for r in rows) / min(r["ms_per_layer"] for r in rows)
     print(f"per-layer time spread (max/min): {ratio:.2f}x (target <= 2x)")
     out = Path(__file__).parent / "results" / "convert_scaling.json"

@@ -20,7 +20,6 @@ the recorded range (activations) or from the quantized values themselves (weight
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -29,6 +28,31 @@ import numpy as np
 from keras import ops
 
 from hgq_ir.errors import ConfigError, UntracedModelError
+from hgq_ir.quantizer_config import (
+    BitwidthClip,
+    MonoL1,
+    get_default_kq_conf,
+    get_default_paq_conf,
+    resolve_conf,
+    serialize_conf,
+    set_default_kq_conf,
+    set_default_paq_conf,
+)
+
+__all__ = [
+    "HGQ",
+    "BitwidthClip",
+    "HGQuantizer",
+    "MonoL1",
+    "get_default_kq_conf",
+    "get_default_paq_conf",
+    "kif_of_range",
+    "kif_of_values",
+    "resolve_conf",
+    "serialize_conf",
+    "set_default_kq_conf",
+    "set_default_paq_conf",
+]
 
 LN2 = math.log(2.0)
 
@@ -41,129 +65,6 @@ ROUNDING_STRATEGIES = {
 """Name -> code of the training-time rounding strategies (``'auto'`` is resolved by the layer)."""
 
 STANDARD_ROUND, STOCHASTIC_ROUND, NOISE_INJECTION, FLOOR = 0, 1, 2, 3
-
-
-@keras.saving.register_keras_serializable(package="hgq_ir")
-class MonoL1(keras.regularizers.Regularizer):
-    """Monotone L1 push toward fewer bits: ``l1 * sum(fbw)`` (a plain sum, not ``|fbw|``).
-
-    Bitwidths may go negative (a coarse grid), so an absolute value would wrongly pull them back
-    up toward zero; the plain sum keeps a constant downward pressure, as upstream HGQ does.
-    """
-
-    def __init__(self, l1: float = 0.0) -> None:
-        if l1 < 0:
-            raise ConfigError(f"MonoL1: l1 must be >= 0, got {l1}")
-        self.l1 = float(l1)
-
-    def __call__(self, x: Any) -> Any:
-        return self.l1 * ops.sum(x)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config: ``{'l1': ...}``."""
-        return {"l1": self.l1}
-
-
-@keras.saving.register_keras_serializable(package="hgq_ir")
-class BitwidthClip(keras.constraints.Constraint):
-    """Clamp ``fbw`` into ``[lo, hi]`` after every optimizer update (upstream clamps on every call)."""
-
-    def __init__(self, lo: float, hi: float) -> None:
-        self.lo, self.hi = float(lo), float(hi)
-
-    def __call__(self, w: Any) -> Any:
-        return ops.clip(w, self.lo, self.hi)
-
-    def get_config(self) -> dict[str, Any]:
-        """Keras config: ``{'lo': ..., 'hi': ...}``."""
-        return {"lo": self.lo, "hi": self.hi}
-
-
-_DEFAULT_KQ_CONF: dict[str, Any] = {
-    "init_bw": 2,
-    "skip_dims": None,
-    "rnd_strategy": "standard_round",
-    "exact_q_value": True,
-    "dtype": None,
-    "bw_clip": (-23, 23),
-    "trainable": True,
-    "regularizer": MonoL1(1e-6),
-}
-_DEFAULT_PAQ_CONF: dict[str, Any] = {
-    "init_bw": 2,
-    "skip_dims": (0,),
-    "rnd_strategy": "standard_round",
-    "exact_q_value": True,
-    "dtype": None,
-    "bw_clip": (-23, 23),
-    "trainable": True,
-    "regularizer": MonoL1(1e-6),
-    "minmax_record": True,
-}
-
-
-def get_default_kq_conf() -> dict[str, Any]:
-    """A copy of the default kernel-quantizer config (8 keys, as upstream)."""
-    return copy.deepcopy(_DEFAULT_KQ_CONF)
-
-
-def get_default_paq_conf() -> dict[str, Any]:
-    """A copy of the default pre-activation-quantizer config (9 keys, as upstream)."""
-    return copy.deepcopy(_DEFAULT_PAQ_CONF)
-
-
-def _check_exact_keys(conf: dict[str, Any], ref: dict[str, Any], what: str) -> None:
-    missing = sorted(set(ref) - set(conf))
-    unknown = sorted(set(conf) - set(ref))
-    if missing or unknown:
-        raise ConfigError(
-            f"{what}: the config must have exactly the keys {sorted(ref)}; "
-            f"missing keys: {missing}, unknown keys: {unknown}"
-        )
-
-
-def set_default_kq_conf(conf: dict[str, Any]) -> None:
-    """Replace the default kernel-quantizer config; ``conf`` must have exactly the default keys."""
-    _check_exact_keys(conf, _DEFAULT_KQ_CONF, "set_default_kq_conf")
-    _DEFAULT_KQ_CONF.clear()
-    _DEFAULT_KQ_CONF.update(copy.deepcopy(conf))
-
-
-def set_default_paq_conf(conf: dict[str, Any]) -> None:
-    """Replace the default pre-activation config; ``conf`` must have exactly the default keys."""
-    _check_exact_keys(conf, _DEFAULT_PAQ_CONF, "set_default_paq_conf")
-    _DEFAULT_PAQ_CONF.clear()
-    _DEFAULT_PAQ_CONF.update(copy.deepcopy(conf))
-
-
-def resolve_conf(conf: dict[str, Any] | None, kind: str, layer: str) -> dict[str, Any]:
-    """Defaults of ``kind`` ('kq' or 'paq') overlaid with ``conf``; unknown keys raise ConfigError.
-
-    Missing keys are filled from the current defaults (upstream replaced the whole dict; a
-    partial override is friendlier and means the same when every key is given).
-    """
-    base = get_default_kq_conf() if kind == "kq" else get_default_paq_conf()
-    conf = dict(conf or {})
-    unknown = sorted(set(conf) - set(base))
-    if unknown:
-        raise ConfigError(f"{layer}: unknown {kind}_conf keys {unknown}; allowed keys: {sorted(base)}")
-    reg = conf.get("regularizer")
-    if isinstance(reg, dict):
-        conf["regularizer"] = keras.saving.deserialize_keras_object(reg)
-    if isinstance(conf.get("bw_clip"), list):
-        conf["bw_clip"] = tuple(conf["bw_clip"])
-    if isinstance(conf.get("skip_dims"), list):
-        conf["skip_dims"] = tuple(conf["skip_dims"])
-    base.update(conf)
-    return base
-
-
-def serialize_conf(conf: dict[str, Any]) -> dict[str, Any]:
-    """JSON-friendly copy of a quantizer config (the regularizer becomes a Keras config dict)."""
-    out = dict(conf)
-    if out.get("regularizer") is not None:
-        out["regularizer"] = keras.saving.serialize_keras_object(out["regularizer"])
-    return out
 
 
 def _skip_axes(skip_dims: Any, rank: int, layer: str) -> tuple[int, ...]:
@@ -183,6 +84,11 @@ def _skip_axes(skip_dims: Any, rank: int, layer: str) -> tuple[int, ...]:
         return named[skip_dims]
     axes = tuple(sorted({int(a) % rank for a in skip_dims}))
     return axes
+
+
+def to_numpy(v: Any) -> np.ndarray:
+    """Numpy copy of a tensor or a Keras variable."""
+    return v.numpy() if isinstance(v, keras.Variable) else np.asarray(ops.convert_to_numpy(v))
 
 
 def _ceil_log2(x: np.ndarray) -> np.ndarray:
@@ -315,11 +221,11 @@ class HGQuantizer:
 
     def adapt_bw_bits(self, ref: Any) -> None:
         """Make ``init_bw`` count significant bits of ``ref``: ``fbw -= log2|ref|`` (min over skip axes)."""
-        ref = np.abs(np.asarray(ops.convert_to_numpy(ref), dtype=np.float64))
+        ref = np.abs(to_numpy(ref).astype(np.float64))
         with np.errstate(divide="ignore"):
             shift = np.log2(ref)
         shift = np.where(np.isfinite(shift), shift, 0.0)
-        new = np.asarray(ops.convert_to_numpy(self.fbw), dtype=np.float64) - shift
+        new = np.asarray(self.fbw.numpy(), dtype=np.float64) - shift
         if self.skip_axes:
             new = np.min(new, axis=self.skip_axes, keepdims=True)
         self.fbw.assign(np.clip(new, *self.bw_clip).astype(np.float32))
@@ -394,6 +300,10 @@ class HGQuantizer:
         strategy = FLOOR if self.inference_round == "TRN" else STANDARD_ROUND
         return self._apply(x, self.fbw, False, strategy)
 
+    def round_to_grid(self, x: Any) -> Any:
+        """Round ``x`` to this quantizer's grid as the unfolded inference path does (RND, or TRN for floor)."""
+        return self._apply(ops.convert_to_tensor(x), self.fbw, False, self._strategy(False))
+
     @property
     def inference_round(self) -> str:
         """Rounding mode at inference: 'TRN' for floor or when the bias folds the half LSB, else 'RND'."""
@@ -436,13 +346,13 @@ class HGQuantizer:
             return kif_of_values(q)
         if not self.minmax_record:
             raise UntracedModelError(f"{self.name}: this quantizer records no range; pass the tensor to get_bits_exact")
-        lo, hi = (np.asarray(ops.convert_to_numpy(v), np.float64) for v in (self._min, self._max))
+        lo, hi = (np.asarray(v.numpy(), np.float64) for v in (self._min, self._max))
         if np.any(lo > hi):
             raise UntracedModelError(
                 f"{self.name}: min/max were never recorded ({int(np.sum(lo > hi))} elements untouched); "
                 "run trace_minmax first"
             )
-        f = np.round(ops.convert_to_numpy(self.fbw)).astype(np.int64)
+        f = np.round(self.fbw.numpy()).astype(np.int64)
         return kif_of_range(lo, hi, f, self.pos_only if pos_only is None else pos_only)
 
 

@@ -9,7 +9,7 @@ from hgq_ir.passes.base import Pass
 
 from hgq_ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.graph import Graph
-from hgq_ir.ops import Quantize, Signature
+from hgq_ir.ops import Input, Quantize, Signature
 
 
 def cannot_overflow(x: FixedFormat, q: FixedFormat) -> bool:
@@ -72,17 +72,26 @@ class CapSatFraction(Pass):
     name = "cap_sat_fraction"
 
     def run(self, graph: Graph) -> bool:
+        # Formats are propagated here, in graph order, as quantizers change: capping one SAT
+        # quantizer narrows the values downstream, which may expose the next one (the stored
+        # ``Value.format``s would be stale until the next infer_formats and hide it).
         changed = False
+        formats: dict[str, FixedFormat | None] = {}
         for node in graph.nodes:
+            if isinstance(node.op, Input):
+                formats[node.output.name] = node.output.format
+                continue
             op = node.op
-            x = node.inputs[0].format if node.inputs else None
-            if not isinstance(op, Quantize) or x is None or op.format.overflow != "SAT":
-                continue
-            new = self._capped(x, op.format)
-            if new is None:
-                continue
-            _replace_format(graph, node, new)
-            changed = True
+            x = formats[node.inputs[0].name] if node.inputs else None
+            if isinstance(op, Quantize) and x is not None and op.format.overflow == "SAT":
+                new = self._capped(x, op.format)
+                if new is not None:
+                    _replace_format(graph, node, new)
+                    changed = True
+            outs = node.op.output_formats([formats[v.name] for v in node.inputs], [v.shape for v in node.inputs],
+                                          node.weights)
+            for v, f in zip(node.outputs, outs, strict=True):
+                formats[v.name] = f
         return changed
 
     @staticmethod

@@ -110,7 +110,7 @@ def default_pipeline(aggressive: bool = True, unary_lut_max_table_size: int = 10
     from hgq_ir.passes.flatten_nested import FlattenNested
     from hgq_ir.passes.fuse_batchnorm import FuseBatchNorm
     from hgq_ir.passes.infer_formats import InferFormats
-    from hgq_ir.passes.select_lut import SelectLUT
+    from hgq_ir.passes.select_lut import FitLUTInputs, SelectLUT
 
     return [
         FlattenNested(),
@@ -123,4 +123,5 @@ def default_pipeline(aggressive: bool = True, unary_lut_max_table_size: int = 10
         InferFormats(),
         CapSatFraction(),
         InferFormats(),
+        FitLUTInputs(),
     ]

@@ -143,7 +143,7 @@ class HLayerBase(BitwidthMixin, keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """Keras config with ``beta``, ``kq_conf`` and ``paq_conf``."""
         config = super().get_config()
-        beta = float(ops.convert_to_numpy(self.beta)) if self.built else self._beta_init
+        beta = float(self.beta.numpy()) if self.built else self._beta_init
         config.update(beta=beta, paq_conf=serialize_conf(self.paq_conf))
         if self.has_kernel:
             config["kq_conf"] = serialize_conf(self.kq_conf)

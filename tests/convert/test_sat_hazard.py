@@ -1,0 +1,118 @@
+"""Pin hls4ml 1.3's SAT hazard on a real HGQ model, and that ``cap_sat_fraction`` removes it.
+
+hls4ml's bit-exact flow cuts a SAT quantizer's fractional bits to its input's (DESIGN.md), which
+moves the saturation bound. The chain below makes that bite: coarse inputs (f 0..1) times coarse
+weights (f 0..1), no bias, so the Dense output has at most 2 fractional bits, into heterogeneous
+RND + SAT quantizers with 2..4 fractional bits, through relu; ranges traced with
+``cover_factor=0.5`` and tested on wider data so that saturation really triggers.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import zoo
+from hgq_ir.backends.keras_proxy import to_keras_proxy
+from hgq_ir.passes.manager import default_pipeline
+from hls4ml_harness import HlsModel
+
+from hgq_ir.calibrate import trace_minmax
+from hgq_ir.convert import lift, run_passes
+from hgq_ir.interpret import interpret
+from hgq_ir.layers import HDense, HQuantize
+from hgq_ir.ops import Quantize
+
+SEED = 7
+
+
+def _set_bits(q, rng: np.random.Generator, lo: int, hi: int) -> None:  # noqa: ANN001
+    q.fbw.assign(rng.integers(lo, hi + 1, size=tuple(q.fbw.shape)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def hazard_model() -> tuple[keras.Model, np.ndarray]:
+    """``(model, x_test)``: HQuantize(RND) -> HDense(relu, no bias) -> HDense, SAT-prone."""
+    keras.utils.set_random_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    inp = keras.Input((12,))
+    h = HQuantize(paq_conf={"rnd_strategy": "standard_round"}, name="q_in")(inp)
+    h = HDense(16, activation="relu", use_bias=False, name="d1")(h)
+    out = HDense(6, use_bias=False, name="d2")(h)
+    model = keras.Model(inp, out, name="sat_hazard")
+    _set_bits(model.get_layer("q_in").paq, rng, 0, 1)
+    for name in ("d1", "d2"):
+        _set_bits(model.get_layer(name).kq, rng, 0, 1)
+        _set_bits(model.get_layer(name).paq, rng, 2, 4)
+    x_calib, x_test = zoo.data((12,), SEED)
+    with pytest.warns(UserWarning, match="cover_factor"):
+        trace_minmax(model, x_calib, verbose=False, cover_factor=0.5)
+    return model, 2 * x_test
+
+
+def _proxy(model: keras.Model, cap: bool, name: str) -> tuple[keras.Model, object]:
+    g = lift(model)
+    passes = [p for p in default_pipeline(aggressive=False) if cap or p.name != "cap_sat_fraction"]
+    run_passes(g, passes=passes)
+    return to_keras_proxy(g, name=name), g
+
+
+def test_chain_is_heterogeneous_rnd_sat_and_saturates(hazard_model) -> None:  # noqa: ANN001
+    model, x = hazard_model
+    _, g = _proxy(model, False, "check")
+    quants = {n.name: n.op.format for n in g.nodes if isinstance(n.op, Quantize)}
+    assert quants["d1"].overflow == "SAT" and quants["d1"].round == "RND" and not quants["d1"].is_homogeneous
+    fmt_in = g.node("d1").inputs[0].format.broadcast_to(quants["d1"].shape)
+    assert np.any(quants["d1"].f > fmt_in.f), "the hazard needs f_q > f_in somewhere"
+    # saturation triggers: the SAT result differs from the WRAP-free (unclipped) relu on many rows
+    z = interpret(lift_and_cut(g, "d1_relu"), x)
+    assert np.mean(np.any(z > quants["d1"].max_value, axis=1)) > 0.05
+
+
+def lift_and_cut(g, value: str):  # noqa: ANN001, ANN201
+    """A copy of ``g`` whose output is ``value``."""
+    c = g.copy()
+    c.set_outputs([c.value(value)])
+    return c
+
+
+@pytest.mark.parametrize("cap", [True, False], ids=["with_cap_sat_fraction", "without"])
+def test_proxy_vs_hls4ml(hazard_model, tmp_path, cap: bool) -> None:  # noqa: ANN001
+    model, x = hazard_model
+    proxy, _ = _proxy(model, cap, f"sat_hazard_{'cap' if cap else 'nocap'}")
+    hls = HlsModel(proxy, tmp_path)
+    got = hls.predict(x)
+    want = np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), dtype=np.float64)
+    ok = np.all(got == want, axis=1)
+    if cap:
+        assert ok.all(), f"hls4ml != proxy on {int((~ok).sum())}/{len(x)} rows"
+    else:
+        assert not ok.all(), "expected hls4ml 1.3 to disagree with the uncapped SAT proxy"
+
+
+def test_lut_after_capped_sat_quantizer(tmp_path) -> None:  # noqa: ANN001
+    """A LUT fed by a SAT quantizer that ``cap_sat_fraction`` narrows: ``fit_lut_inputs`` re-indexes it.
+
+    Without that pass the table kept the pre-cap ``f`` and hls4ml agreed on 0.1% of rows.
+    """
+    from hgq_ir.layers import HActivation
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    inp = keras.Input((8,))
+    h = HQuantize(paq_conf={"rnd_strategy": "standard_round"}, name="q_in")(inp)
+    h = HDense(8, use_bias=False, name="d1")(h)
+    h = HActivation("tanh", name="t")(h)
+    model = keras.Model(inp, HDense(3, name="d2")(h), name="lut_cap")
+    _set_bits(model.get_layer("q_in").paq, rng, 0, 1)
+    _set_bits(model.get_layer("d1").kq, rng, 0, 1)
+    _set_bits(model.get_layer("d1").paq, rng, 3, 4)
+    x_calib, x_test = zoo.data((8,), 0)
+    with pytest.warns(UserWarning, match="cover_factor"):
+        trace_minmax(model, x_calib, verbose=False, cover_factor=0.5)
+    proxy, g = _proxy(model, True, "lut_cap")
+    assert int(g.node("d1").op.format.f.max()) < 3  # capped below the 3..4 trained bits
+    x = 2 * x_test
+    got = HlsModel(proxy, tmp_path).predict(x)
+    np.testing.assert_array_equal(got, np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), np.float64))
+    np.testing.assert_array_equal(interpret(g, x), got)
