@@ -8,6 +8,7 @@ emitter warns about each, naming it, instead of drifting silently.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -102,16 +103,53 @@ def _set_weights(layer: keras.layers.Layer, node: Node, names: tuple[str, ...]) 
     layer.set_weights(arrays)
 
 
-def _dense(node: Node) -> keras.layers.Layer:
+def fused_relu(graph: Graph, node: Node) -> Node | None:
+    """The relu node a Dense/Conv node's Keras layer absorbs (its only user), if any.
+
+    One Keras layer fewer per relu layer: hls4ml splits ``activation='relu'`` off again, with the
+    same types, and building Keras layers is most of the proxy's construction time.
+    """
+    if not isinstance(node.op, (Dense, Conv1D, Conv2D)) or node.output in graph.outputs:
+        return None
+    users = node.output.users
+    if len(users) == 1 and isinstance(users[0].op, Activation) and users[0].op.function == "relu" \
+            and users[0].op.fn is None:
+        return users[0]
+    return None
+
+
+def _initializers(node: Node) -> dict[str, Any]:
+    """Initializers yielding the node's kernel and bias: no random init + assign per layer."""
+    out = {"kernel_initializer": _constant(node.weights["kernel"].array)}
+    if "bias" in node.weights:
+        out["bias_initializer"] = _constant(node.weights["bias"].array)
+    return out
+
+
+def _constant(value: np.ndarray) -> Callable[..., np.ndarray]:
+    def init(shape: Any, dtype: Any = None) -> np.ndarray:
+        return np.asarray(value, dtype=np.float32).reshape(shape)
+
+    return init
+
+
+def _serializable_initializers(layer: keras.layers.Layer) -> None:
+    # the weights are set; keep the layer's config serializable with the Keras defaults
+    layer.kernel_initializer = keras.initializers.get("glorot_uniform")
+    layer.bias_initializer = keras.initializers.get("zeros")
+
+
+def _dense(node: Node, activation: str | None = None) -> keras.layers.Layer:
     k = node.weights["kernel"].array
-    return keras.layers.Dense(k.shape[1], use_bias="bias" in node.weights, name=node.name)
+    return keras.layers.Dense(k.shape[1], use_bias="bias" in node.weights, activation=activation, name=node.name,
+                              **_initializers(node))
 
 
-def _conv(node: Node) -> keras.layers.Layer:
+def _conv(node: Node, activation: str | None = None) -> keras.layers.Layer:
     cls = keras.layers.Conv1D if isinstance(node.op, Conv1D) else keras.layers.Conv2D
     k = node.weights["kernel"].array
     return cls(k.shape[-1], node.op.window, strides=node.op.strides, padding=node.op.padding,
-               use_bias="bias" in node.weights, name=node.name)
+               use_bias="bias" in node.weights, activation=activation, name=node.name, **_initializers(node))
 
 
 def _pool(cls: Any) -> Callable[[Node], keras.layers.Layer]:
@@ -166,8 +204,8 @@ EMITTERS: dict[type, Callable[[Node], keras.layers.Layer]] = {
     Flatten: lambda n: keras.layers.Flatten(name=n.name),
     BatchNorm: _batchnorm,
 }
-WEIGHTS = {Dense: ("kernel", "bias"), Conv1D: ("kernel", "bias"), Conv2D: ("kernel", "bias"),
-           BatchNorm: ("gamma", "beta", "moving_mean", "moving_variance")}
+WEIGHTS = {BatchNorm: ("gamma", "beta", "moving_mean", "moving_variance")}
+INITIALIZED = (Dense, Conv1D, Conv2D)
 
 
 def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
@@ -184,7 +222,10 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
     tensors: dict[str, Any] = {}
     inputs = []
     taken = {n.name for n in graph.nodes}
+    absorbed: set[str] = set()
     for node in graph.nodes:
+        if node.name in absorbed:
+            continue
         if isinstance(node.op, Input):
             t = keras.Input(node.output.shape, name=node.name)
             inputs.append(t)
@@ -194,12 +235,27 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
         if emit is None:
             raise GraphError(f"node {node.name!r}: the Keras proxy has no layer for {node.op.kind} "
                              "(run the default pipeline first: it inlines Submodels)")
-        layer = _quantizer(node, taken) if emit is _quantizer else emit(node)
+        relu = fused_relu(graph, node)
+        if relu is not None:
+            layer = emit(node, activation="relu")
+            absorbed.add(relu.name)
+        else:
+            layer = _quantizer(node, taken) if emit is _quantizer else emit(node)
         taken.add(layer.name)
         args = [tensors[v.name] for v in node.inputs]
         out = layer(args if isinstance(node.op, (Add, Concatenate)) else args[0])
         if type(node.op) in WEIGHTS:
             _set_weights(layer, node, WEIGHTS[type(node.op)])
+        elif isinstance(node.op, INITIALIZED):
+            _serializable_initializers(layer)
         tensors[node.output.name] = out
+        if relu is not None:
+            tensors[relu.output.name] = out
     outputs = [tensors[v.name] for v in graph.outputs]
-    return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name or graph.name)
+    # Keras maps a functional graph recursively, a few frames a layer: deep models need room
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 20 * len(graph) + 1000))
+    try:
+        return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name or graph.name)
+    finally:
+        sys.setrecursionlimit(limit)

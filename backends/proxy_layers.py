@@ -101,6 +101,15 @@ def _int8(a: Any, what: str, where: str) -> np.ndarray:
     return arr.astype(np.int8)
 
 
+def _constant_initializer(value: np.ndarray) -> Any:
+    """An initializer returning ``value`` (not serialized: the proxy layers store weights, not initializers)."""
+
+    def init(shape: Any, dtype: Any = None) -> np.ndarray:
+        return np.asarray(value).reshape(shape)
+
+    return init
+
+
 @keras.saving.register_keras_serializable(package="hgq_ir")
 class FixedPointQuantizer(keras.layers.Layer):
     """Quantize to a per-element fixed-point format, as ``hgq_ir.fixed.quantize`` does.
@@ -190,13 +199,13 @@ class FixedPointQuantizer(keras.layers.Layer):
                               f"broadcast to the input's {feat}") from e
         self._shape = shape
         wshape = (1, *shape) if shape else (1,)
-        for wname in ("keep_negative", "bits", "integers"):
-            w = self.add_weight(name=wname, shape=wshape, dtype="int8", trainable=False, initializer="zeros")
+        init = self._init_kbi
+        for j, wname in enumerate(("keep_negative", "bits", "integers")):
+            # start from the known values: one op instead of zeros + assign (build cost matters)
+            start = "zeros" if init is None else _constant_initializer(init[j].reshape(wshape))
+            w = self.add_weight(name=wname, shape=wshape, dtype="int8", trainable=False, initializer=start)
             setattr(self, f"_{wname}", w)
-        if self._init_kbi is not None:
-            for wname, arr in zip(("keep_negative", "bits", "integers"), self._init_kbi, strict=True):
-                getattr(self, f"_{wname}").assign(arr.reshape(wshape))
-            self._init_kbi = None
+        self._init_kbi = None
 
     def call(self, inputs: Any) -> Any:
         """Quantize ``inputs``: scale by ``2**f``, round, apply overflow on the codes, scale back."""

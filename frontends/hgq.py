@@ -25,6 +25,7 @@ from hgq_ir.frontends.keras import (
 from hgq_ir.fixed import FixedFormat
 from hgq_ir.graph import Value, Weight
 from hgq_ir.ops import Activation, Add, Dense, Quantize, Signature
+from hgq_ir.quantizer import kif_of_values
 
 
 def output_format(layer: Any) -> FixedFormat:
@@ -38,8 +39,9 @@ def _quantize(ctx: LiftContext, layer: Any, x: Value, suffix: str = "", meta: di
 
 
 def _kernel_weights(layer: Any) -> dict[str, Weight]:
-    kernel = np.asarray(layer.fused_qkernel, dtype=np.float64)
-    k, i, f = layer.kernel_kif()
+    qkernel = layer.fused_qkernel
+    kernel = np.asarray(qkernel, dtype=np.float64)
+    k, i, f = kif_of_values(qkernel)  # what layer.kernel_kif() computes, without re-reading the weights
     w = {"kernel": Weight(kernel, FixedFormat(k, i, f))}
     if layer.fused_qbias is not None:
         bias = np.asarray(layer.fused_qbias, dtype=np.float64)

@@ -17,12 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
+from hgq_ir.errors import ConfigError
+
 DEFAULT_EPOCHS = 100
 
 
 def load_digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Digits, inputs scaled by 1/16: the first 1400 rows train, the rest test."""
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:
+        raise ConfigError("the demo needs scikit-learn for its data set: pip install 'hgq-ir[test]' "
+                          "(or scikit-learn)") from e
 
     d = load_digits()
     x, y = d.data.astype(np.float32) / 16, d.target

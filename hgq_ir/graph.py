@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import networkx as nx
 import numpy as np
 
-from hgq_ir.errors import FormatError, GraphError
+from hgq_ir.errors import GraphError
 from hgq_ir.fixed import FixedFormat
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ class Graph:
         self._order: dict[str, int] = {}
         self._counter = itertools.count()
         self._dag = nx.DiGraph()
+        self._topo: list[Node] | None = None  # cached order; every edit of _dag clears it
         self.inputs: list[Value] = []
         self.outputs: list[Value] = []
 
@@ -113,9 +114,12 @@ class Graph:
     @property
     def nodes(self) -> list[Node]:
         """Nodes in a stable topological order (ties broken by insertion order)."""
+        if self._topo is not None:
+            return list(self._topo)
         try:
             names = nx.lexicographical_topological_sort(self._dag, key=self._order.__getitem__)
-            return [self._nodes[n] for n in names]
+            self._topo = [self._nodes[n] for n in names]
+            return list(self._topo)
         except nx.NetworkXUnfeasible as e:
             cycle = nx.find_cycle(self._dag)
             raise GraphError(f"graph {self.name!r} has a cycle through node {cycle[0][0]!r}: {cycle}") from e
@@ -191,10 +195,12 @@ class Graph:
             self._values[vname] = val
         self._nodes[name] = node
         self._order[name] = next(self._counter)
+        self._topo = None
         self._dag.add_node(name)
         for v in inputs:
             v.users.append(node)
             if v.producer is not None:
+                self._topo = None
                 self._dag.add_edge(v.producer.name, name)
         return node
 
@@ -254,6 +260,7 @@ class Graph:
             self.inputs.remove(node.outputs[0])
         del self._nodes[node.name]
         del self._order[node.name]
+        self._topo = None
         self._dag.remove_node(node.name)
 
     def bypass(self, node: Node) -> None:
@@ -263,9 +270,11 @@ class Graph:
 
     def _rebuild_edges(self, node: Node) -> None:
         for pred in list(self._dag.predecessors(node.name)):
+            self._topo = None
             self._dag.remove_edge(pred, node.name)
         for v in node.inputs:
             if v.producer is not None:
+                self._topo = None
                 self._dag.add_edge(v.producer.name, node.name)
 
     def copy(self) -> Graph:
@@ -314,8 +323,9 @@ class Graph:
             for wname, w in node.weights.items():
                 if w.format is not None:
                     try:
-                        w.format.broadcast_to(w.array.shape)
-                    except FormatError:
+                        if np.broadcast_shapes(w.format.shape, w.array.shape) != w.array.shape:
+                            raise ValueError
+                    except ValueError:
                         raise GraphError(f"node {node.name!r}: format of weight {wname!r} "
                                          f"{w.format.shape} does not broadcast to {w.array.shape}") from None
         for v in self.outputs:

@@ -21,6 +21,24 @@ from hgq_ir.graph import Graph, Node
 from hgq_ir.ops import Input
 
 
+def node_output_formats(node: Node, in_formats: list[FixedFormat | None]) -> list[FixedFormat | None]:
+    """``node.op.output_formats`` on ``in_formats``, memoised in ``node.meta``.
+
+    Formats are immutable, so when the op, the weights and every input format are the very same
+    objects as last time, the last result is still exact (re-running the pipeline's
+    ``infer_formats`` after a pass that changed little costs almost nothing).
+    """
+    memo = node.meta.get("_formats_memo")
+    if memo is not None:
+        op, weights, ins, outs = memo
+        if op is node.op and weights is node.weights and len(ins) == len(in_formats) \
+                and all(a is b for a, b in zip(ins, in_formats, strict=True)):
+            return outs
+    outs = node.op.output_formats(in_formats, [v.shape for v in node.inputs], node.weights)
+    node.meta["_formats_memo"] = (node.op, node.weights, list(in_formats), outs)
+    return outs
+
+
 def infer_value_formats(graph: Graph) -> dict[str, FixedFormat | None]:
     """Exact format of every value, propagated from the graph inputs' formats through op rules."""
     formats: dict[str, FixedFormat | None] = {}
@@ -28,8 +46,7 @@ def infer_value_formats(graph: Graph) -> dict[str, FixedFormat | None]:
         if isinstance(node.op, Input):
             formats[node.output.name] = node.output.format
             continue
-        outs = node.op.output_formats([formats[v.name] for v in node.inputs],
-                                      [v.shape for v in node.inputs], node.weights)
+        outs = node_output_formats(node, [formats[v.name] for v in node.inputs])
         for v, f in zip(node.outputs, outs, strict=True):
             formats[v.name] = f
     return formats

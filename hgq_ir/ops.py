@@ -13,7 +13,7 @@ Each op carries its own behaviour, dispatched by type:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -21,79 +21,15 @@ import numpy as np
 from hgq_ir import fixed
 from hgq_ir.errors import GraphError
 from hgq_ir.fixed import FixedFormat
-from hgq_ir.windows import extract_patches, output_spatial, window_counts
+from hgq_ir.op_base import Formats, Op, full_format, weight_array
+from hgq_ir.window_ops import AvgPool1D, AvgPool2D, Conv1D, Conv2D, MaxPool1D, MaxPool2D
 
 if TYPE_CHECKING:
-    from hgq_ir.graph import Graph, Shape, Weight
+    from hgq_ir.graph import Graph, Weight
 
-Formats = list[FixedFormat | None]
-
-
-@dataclass(frozen=True, eq=False)
-class Op:
-    """Base of every op. ``arity`` None means variadic (at least ``min_arity`` inputs)."""
-
-    kind: ClassVar[str] = "Op"
-    arity: ClassVar[int | None] = 1
-    min_arity: ClassVar[int] = 1
-
-    # ---- rules every op provides -------------------------------------------------------
-    def output_shapes(self, in_shapes: list[Shape], weights: dict[str, Weight], where: str = "") -> list[Shape]:
-        """Shapes of the outputs; raises :class:`GraphError` naming ``where`` on a mismatch."""
-        n = len(in_shapes)
-        if (self.arity is not None and n != self.arity) or (self.arity is None and n < self.min_arity):
-            want = self.arity if self.arity is not None else f">= {self.min_arity}"
-            raise GraphError(f"node {where!r} ({self.kind}): takes {want} inputs, got {n}")
-        return [tuple(int(s) for s in self.shape_rule(in_shapes, weights, where))]
-
-    def shape_rule(self, in_shapes: list[Shape], weights: dict[str, Weight], where: str) -> Shape:
-        """Shape of the single output."""
-        return in_shapes[0]
-
-    def output_formats(self, in_formats: Formats, in_shapes: list[Shape], weights: dict[str, Weight]) -> Formats:
-        """Exact formats of the outputs (None where not a fixed-point value)."""
-        if any(f is None for f in in_formats) and not self.formats_without_inputs:
-            return [None]
-        return [self.format_rule(in_formats, in_shapes, weights)]
-
-    formats_without_inputs: ClassVar[bool] = False
-
-    def format_rule(self, in_formats: list[FixedFormat], in_shapes: list[Shape],
-                    weights: dict[str, Weight]) -> FixedFormat | None:
-        """Exact format of the single output, given known input formats."""
-        return None
-
-    def exact_bits(self, in_formats: Formats, in_shapes: list[Shape], weights: dict[str, Weight]) -> int:
-        """Bits the float64 evaluation needs to be exact (0 when not applicable)."""
-        outs = self.output_formats(in_formats, in_shapes, weights)
-        return max((fixed.required_bits(f) for f in outs if f is not None), default=0)
-
-    def evaluate(self, xs: list[np.ndarray], weights: dict[str, Weight]) -> list[np.ndarray]:
-        """Outputs for batched inputs ``xs``."""
-        raise NotImplementedError(f"{self.kind} has no evaluation")
-
-    def attrs_text(self) -> str:
-        """``key=value`` text of the attributes worth printing."""
-        parts = []
-        for fd in fields(self):
-            if not fd.repr:
-                continue
-            v = getattr(self, fd.name)
-            if isinstance(v, FixedFormat):
-                v = v.summary()
-            elif isinstance(v, tuple):
-                v = "(" + ",".join(map(str, v)) + ")"
-            parts.append(f"{fd.name}={v}")
-        return " ".join(parts)
-
-
-def _full(fmt: FixedFormat, shape: Shape) -> FixedFormat:
-    return fmt.broadcast_to(tuple(shape))
-
-
-def _w(weights: dict[str, Weight], name: str) -> np.ndarray | None:
-    w = weights.get(name)
-    return None if w is None else np.asarray(w.array, dtype=np.float64)
+__all__ = ["ALL_OPS", "NUMPY_ACTIVATIONS", "LUT", "Activation", "Add", "AvgPool1D", "AvgPool2D", "BatchNorm",
+           "Concatenate", "Conv1D", "Conv2D", "Dense", "Flatten", "Formats", "Input", "MaxPool1D", "MaxPool2D",
+           "Op", "Quantize", "Reshape", "Signature", "Submodel"]
 
 
 # ---- sources and quantizers ---------------------------------------------------------------
@@ -151,183 +87,20 @@ class Dense(Op):
         return (*in_shapes[0][:-1], k.shape[1])
 
     def format_rule(self, in_formats, in_shapes, weights):
-        x = _full(in_formats[0], in_shapes[0])
-        return fixed.interval_matmul(*fixed.interval(x), _w(weights, "kernel"), _w(weights, "bias"))
+        x = full_format(in_formats[0], in_shapes[0])
+        return fixed.interval_matmul(*fixed.interval(x), weight_array(weights, "kernel"), weight_array(weights, "bias"))
 
     def exact_bits(self, in_formats, in_shapes, weights):
         if in_formats[0] is None:
             return 0
-        x = _full(in_formats[0], in_shapes[0])
-        return fixed.matmul_partial_sum_bits(*fixed.interval(x), _w(weights, "kernel"), _w(weights, "bias"))
+        x = full_format(in_formats[0], in_shapes[0])
+        kernel, bias = weight_array(weights, "kernel"), weight_array(weights, "bias")
+        return fixed.matmul_partial_sum_bits(*fixed.interval(x), kernel, bias)
 
     def evaluate(self, xs, weights):
-        y = xs[0] @ _w(weights, "kernel")
-        b = _w(weights, "bias")
+        y = xs[0] @ weight_array(weights, "kernel")
+        b = weight_array(weights, "bias")
         return [y if b is None else y + b]
-
-
-@dataclass(frozen=True, eq=False)
-class _Window(Op):
-    """Shared geometry of convolution and pooling (channels-last)."""
-
-    rank: ClassVar[int] = 2
-    window: tuple[int, ...] = (2, 2)
-    strides: tuple[int, ...] = (2, 2)
-    padding: str = "valid"
-
-    def __post_init__(self) -> None:
-        if len(self.window) != self.rank or len(self.strides) != self.rank:
-            raise GraphError(f"{self.kind}: window {self.window} and strides {self.strides} need {self.rank} dims")
-        if self.padding not in ("valid", "same"):
-            raise GraphError(f"{self.kind}: padding must be 'valid' or 'same', got {self.padding!r}")
-
-    def _spatial_out(self, in_shape: Shape, where: str) -> tuple[int, ...]:
-        if len(in_shape) != self.rank + 1:
-            raise GraphError(f"node {where!r} ({self.kind}): input shape {in_shape} is not "
-                             f"{self.rank} spatial axes + channels")
-        out = output_spatial(in_shape[:-1], self.window, self.strides, self.padding)
-        if min(out) < 1:
-            raise GraphError(f"node {where!r} ({self.kind}): window {self.window} larger than input {in_shape}")
-        return out
-
-    def _patches(self, x: np.ndarray, fill: float) -> np.ndarray:
-        return extract_patches(x, self.window, self.strides, self.padding, fill)
-
-    def _interval_patches(self, fmt: FixedFormat, shape: Shape, lo_fill: float):
-        lo, hi, f = (a[None] for a in fixed.interval(_full(fmt, shape)))
-        return (self._patches(lo, lo_fill)[0], self._patches(hi, lo_fill)[0],
-                self._patches(f.astype(np.float64), fixed.ZERO_WIDTH_F)[0].astype(np.int64))
-
-
-@dataclass(frozen=True, eq=False)
-class _Conv(_Window):
-    """Convolution with weights ``kernel`` (*window, c_in, c_out) and optional ``bias``."""
-
-    strides: tuple[int, ...] = (1, 1)
-
-    def shape_rule(self, in_shapes, weights, where):
-        out = self._spatial_out(in_shapes[0], where)
-        k = weights["kernel"].array if "kernel" in weights else None
-        if k is None or k.shape[:-1] != (*self.window, in_shapes[0][-1]):
-            got = None if k is None else k.shape
-            raise GraphError(f"node {where!r} ({self.kind}): kernel shape {got} does not match "
-                             f"window {self.window} and input channels of {in_shapes[0]}")
-        return (*out, k.shape[-1])
-
-    def _kernel2d(self, weights) -> np.ndarray:
-        k = _w(weights, "kernel")
-        return k.reshape(-1, k.shape[-1])
-
-    def format_rule(self, in_formats, in_shapes, weights):
-        lo, hi, f = self._interval_patches(in_formats[0], in_shapes[0], 0.0)
-        flat = [a.reshape(*a.shape[:-2], -1) for a in (lo, hi, f)]
-        return fixed.interval_matmul(*flat, self._kernel2d(weights), _w(weights, "bias"))
-
-    def exact_bits(self, in_formats, in_shapes, weights):
-        if in_formats[0] is None:
-            return 0
-        lo, hi, f = self._interval_patches(in_formats[0], in_shapes[0], 0.0)
-        flat = [a.reshape(*a.shape[:-2], -1) for a in (lo, hi, f)]
-        return fixed.matmul_partial_sum_bits(*flat, self._kernel2d(weights), _w(weights, "bias"))
-
-    def evaluate(self, xs, weights):
-        p = self._patches(xs[0], 0.0)
-        y = p.reshape(*p.shape[:-2], -1) @ self._kernel2d(weights)
-        b = _w(weights, "bias")
-        return [y if b is None else y + b]
-
-
-@dataclass(frozen=True, eq=False)
-class Conv1D(_Conv):
-    """1-D convolution, channels-last; ``window`` is the kernel size."""
-
-    kind: ClassVar[str] = "Conv1D"
-    rank: ClassVar[int] = 1
-    window: tuple[int, ...] = (3,)
-    strides: tuple[int, ...] = (1,)
-
-
-@dataclass(frozen=True, eq=False)
-class Conv2D(_Conv):
-    """2-D convolution, channels-last; ``window`` is the kernel size."""
-
-    kind: ClassVar[str] = "Conv2D"
-    window: tuple[int, ...] = (3, 3)
-
-
-# ---- pooling --------------------------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class _MaxPool(_Window):
-    def shape_rule(self, in_shapes, weights, where):
-        return (*self._spatial_out(in_shapes[0], where), in_shapes[0][-1])
-
-    def format_rule(self, in_formats, in_shapes, weights):
-        lo, hi, f = self._interval_patches(in_formats[0], in_shapes[0], -np.inf)
-        return fixed.from_interval(lo.max(axis=-2), hi.max(axis=-2), f.max(axis=-2))
-
-    def evaluate(self, xs, weights):
-        return [self._patches(xs[0], -np.inf).max(axis=-2)]
-
-
-@dataclass(frozen=True, eq=False)
-class MaxPool1D(_MaxPool):
-    """1-D max pooling (padded cells never win)."""
-
-    kind: ClassVar[str] = "MaxPool1D"
-    rank: ClassVar[int] = 1
-    window: tuple[int, ...] = (2,)
-    strides: tuple[int, ...] = (2,)
-
-
-@dataclass(frozen=True, eq=False)
-class MaxPool2D(_MaxPool):
-    """2-D max pooling (padded cells never win)."""
-
-    kind: ClassVar[str] = "MaxPool2D"
-
-
-@dataclass(frozen=True, eq=False)
-class _AvgPool(_Window):
-    def shape_rule(self, in_shapes, weights, where):
-        return (*self._spatial_out(in_shapes[0], where), in_shapes[0][-1])
-
-    def counts(self, in_shape: Shape) -> np.ndarray:
-        """Real cells per window, shape (*out_spatial, 1); padded cells are not counted (Keras)."""
-        return window_counts(tuple(in_shape[:-1]), self.window, self.strides, self.padding)[..., None]
-
-    def is_exact(self, in_shape: Shape) -> bool:
-        """True when every window (edge windows included) averages a power-of-2 count."""
-        c = self.counts(in_shape).astype(np.int64)
-        return bool(np.all((c & (c - 1)) == 0))
-
-    def format_rule(self, in_formats, in_shapes, weights):
-        if not self.is_exact(in_shapes[0]):
-            return None
-        lo, hi, f = self._interval_patches(in_formats[0], in_shapes[0], 0.0)
-        c = self.counts(in_shapes[0])
-        log2c = np.log2(c).astype(np.int64)
-        return fixed.from_interval(lo.sum(axis=-2) / c, hi.sum(axis=-2) / c, f.max(axis=-2) + log2c)
-
-    def evaluate(self, xs, weights):
-        c = self.counts(xs[0].shape[1:])
-        return [self._patches(xs[0], 0.0).sum(axis=-2) / c]
-
-
-@dataclass(frozen=True, eq=False)
-class AvgPool1D(_AvgPool):
-    """1-D average pooling; exact when every window holds a power-of-2 count of cells."""
-
-    kind: ClassVar[str] = "AvgPool1D"
-    rank: ClassVar[int] = 1
-    window: tuple[int, ...] = (2,)
-    strides: tuple[int, ...] = (2,)
-
-
-@dataclass(frozen=True, eq=False)
-class AvgPool2D(_AvgPool):
-    """2-D average pooling; exact when every window holds a power-of-2 count of cells."""
-
-    kind: ClassVar[str] = "AvgPool2D"
 
 
 # ---- elementwise and structural -------------------------------------------------------------
@@ -429,7 +202,7 @@ class Add(Op):
         return in_shapes[0]
 
     def format_rule(self, in_formats, in_shapes, weights):
-        return fixed.add_format(*(_full(f, s) for f, s in zip(in_formats, in_shapes, strict=True)))
+        return fixed.add_format(*(full_format(f, s) for f, s in zip(in_formats, in_shapes, strict=True)))
 
     def evaluate(self, xs, weights):
         return [sum(xs[1:], xs[0])]
@@ -505,10 +278,10 @@ class BatchNorm(Op):
 
     def scale_shift(self, weights: dict[str, Weight], channels: int) -> tuple[np.ndarray, np.ndarray]:
         """``(s, t)`` with ``bn(x) = x * s + t``."""
-        gamma = _w(weights, "gamma")
-        beta = _w(weights, "beta")
-        mean = _w(weights, "moving_mean")
-        var = _w(weights, "moving_variance")
+        gamma = weight_array(weights, "gamma")
+        beta = weight_array(weights, "beta")
+        mean = weight_array(weights, "moving_mean")
+        var = weight_array(weights, "moving_variance")
         gamma = np.ones(channels) if gamma is None else gamma
         beta = np.zeros(channels) if beta is None else beta
         mean = np.zeros(channels) if mean is None else mean

@@ -28,6 +28,7 @@ import numpy as np
 from keras import ops
 
 from hgq_ir.errors import ConfigError, UntracedModelError
+from hgq_ir.fixed import exact_fraction_bits
 from hgq_ir.quantizer_config import (
     BitwidthClip,
     MonoL1,
@@ -105,17 +106,9 @@ def kif_of_values(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     w = np.asarray(w, dtype=np.float64)
     nz = w != 0
-    m, ex = np.frexp(np.where(nz, np.abs(w), 1.0))  # |w| = m * 2**ex, m in [0.5, 1)
+    _, ex = np.frexp(np.where(nz, np.abs(w), 1.0))  # |w| = m * 2**ex, m in [0.5, 1)
     i = np.where(nz, ex, 0).astype(np.int64)
-    mant = np.ldexp(m, 53).astype(np.int64)
-    tz = np.zeros(w.shape, dtype=np.int64)
-    for _ in range(53):
-        even = (mant & 1) == 0
-        if not np.any(even & nz):
-            break
-        tz += even & nz
-        mant = np.where(even & nz, mant >> 1, mant)
-    f = np.where(nz, 53 - ex - tz, 0).astype(np.int64)
+    f = exact_fraction_bits(w)
     k = (w < 0).astype(np.int64)
     return k, i, f
 
@@ -294,6 +287,33 @@ class HGQuantizer:
         """Quantize a per-channel bias on the paq's grid, max-reduced over non-channel axes."""
         return self._apply(b, self.channel_fbw(), bool(training), self._strategy(bool(training)))
 
+    def _apply_numpy(self, x: Any, fbw: np.ndarray, strategy: int) -> np.ndarray:
+        """Numpy twin of the inference branch of ``_apply``: the same float32 operations, bit for bit.
+
+        The converter reads weights through it: numpy avoids dozens of eager TF ops a layer.
+        """
+        dtype = np.dtype(self.dtype or "float32")
+        scale = np.power(2.0, np.round(np.asarray(fbw, np.float64))).astype(dtype)
+        v = np.asarray(x, dtype) * scale
+        r = np.floor(v + dtype.type(0.5)) if strategy == STANDARD_ROUND else np.floor(v)
+        return (r / scale).astype(dtype)
+
+    def quantize_inference_numpy(self, x: Any) -> np.ndarray:
+        """Numpy twin of :meth:`quantize_inference`."""
+        self._strategy(False)
+        strategy = FLOOR if self.inference_round == "TRN" else STANDARD_ROUND
+        return self._apply_numpy(x, self.fbw.numpy(), strategy)
+
+    def channel_fbw_numpy(self) -> np.ndarray:
+        """Numpy twin of :meth:`channel_fbw`."""
+        fbw = self.fbw.numpy()
+        return fbw.max(axis=tuple(range(fbw.ndim - 1))) if fbw.ndim > 1 else fbw
+
+    def bias_numpy(self, b: Any, channel_fbw: np.ndarray | None = None) -> np.ndarray:
+        """Numpy twin of ``bias_forward(b, training=False)`` (``channel_fbw``: a value already read)."""
+        channel = self.channel_fbw_numpy() if channel_fbw is None else channel_fbw
+        return self._apply_numpy(b, channel, self._strategy(False))
+
     def quantize_inference(self, x: Any) -> Any:
         """Inference quantization with the layer's inference rounding (``floor`` when folded)."""
         self._strategy(False)  # fails clearly on an unresolved 'auto'
@@ -342,8 +362,7 @@ class HGQuantizer:
           its own bits (:func:`kif_of_values`); shape = ``x.shape``.
         """
         if x is not None:
-            q = ops.convert_to_numpy(self._apply(ops.convert_to_tensor(x), self.fbw, False, self._strategy(False)))
-            return kif_of_values(q)
+            return kif_of_values(self._apply_numpy(ops.convert_to_numpy(x), self.fbw.numpy(), self._strategy(False)))
         if not self.minmax_record:
             raise UntracedModelError(f"{self.name}: this quantizer records no range; pass the tensor to get_bits_exact")
         lo, hi = (np.asarray(v.numpy(), np.float64) for v in (self._min, self._max))

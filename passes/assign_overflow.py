@@ -9,6 +9,7 @@ from hgq_ir.passes.base import Pass
 
 from hgq_ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.graph import Graph
+from hgq_ir.interpret import node_output_formats
 from hgq_ir.ops import Input, Quantize, Signature
 
 
@@ -88,8 +89,7 @@ class CapSatFraction(Pass):
                 if new is not None:
                     _replace_format(graph, node, new)
                     changed = True
-            outs = node.op.output_formats([formats[v.name] for v in node.inputs], [v.shape for v in node.inputs],
-                                          node.weights)
+            outs = node_output_formats(node, [formats[v.name] for v in node.inputs])
             for v, f in zip(node.outputs, outs, strict=True):
                 formats[v.name] = f
         return changed

@@ -50,6 +50,17 @@ def node_bops(node: Node) -> float | None:
     return float(per_pos.sum()) / n_pos * float(node.meta.get("parallel_factor", 1))
 
 
+def _memo_bops(node: Node) -> float | None:
+    """:func:`node_bops`, recomputed only when the input format, weights or op changed."""
+    key = (node.op, node.weights, node.inputs[0].format if node.inputs else None)
+    memo = node.meta.get("_bops_memo")
+    if memo is not None and all(a is b for a, b in zip(memo[0], key, strict=True)):
+        return memo[1]
+    bops = node_bops(node)
+    node.meta["_bops_memo"] = (key, bops)
+    return bops
+
+
 @dataclass(frozen=True)
 class InferFormats(Pass):
     """Set every value's format to the exact format its inputs give it. Rules:
@@ -73,7 +84,7 @@ class InferFormats(Pass):
                 if not _same(v.format, new):
                     v.format = new
                     changed = True
-            bops = node_bops(node)
+            bops = _memo_bops(node)
             if bops is not None and node.meta.get("bops") != bops:
                 node.meta["bops"] = bops
                 changed = True
@@ -81,6 +92,8 @@ class InferFormats(Pass):
 
 
 def _same(a: FixedFormat | None, b: FixedFormat | None) -> bool:
+    if a is b:
+        return True
     if a is None or b is None:
         return a is b
     return a == b

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ["hgq_ir/fixed.py", "hgq_ir/graph.py", "hgq_ir/ops.py", "hgq_ir/interpret.py", "hgq_ir/errors.py",
-        "hgq_ir/windows.py"]
+        "hgq_ir/windows.py", "hgq_ir/op_base.py", "hgq_ir/window_ops.py"]
 
 
 def imports(path: Path) -> set[str]:

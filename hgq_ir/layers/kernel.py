@@ -9,7 +9,7 @@ import numpy as np
 from keras import ops
 
 from hgq_ir.layers.base import HLayerBase, activation_name, scale_grad
-from hgq_ir.quantizer import FLOOR
+from hgq_ir.quantizer import FLOOR, kif_of_values
 
 
 class HKernelLayer(HLayerBase):
@@ -132,16 +132,22 @@ class HKernelLayer(HLayerBase):
     @property
     def fused_qkernel(self) -> np.ndarray:
         """Quantized (BatchNorm-fused) kernel the layer multiplies by at inference (numpy)."""
-        return ops.convert_to_numpy(self.kq(self.fused_kernel_tensor(), False))
+        return self.kq.quantize_inference_numpy(ops.convert_to_numpy(self.fused_kernel_tensor()))
 
     @property
     def fused_qbias(self) -> np.ndarray | None:
         """Quantized (fused) bias added at inference, half-LSB included when folded (numpy)."""
-        return ops.convert_to_numpy(self.inference_qbias()) if self.use_bias else None
+        if not self.use_bias:
+            return None
+        channel = self.paq.channel_fbw_numpy()
+        qb = self.paq.bias_numpy(ops.convert_to_numpy(self.fused_bias_tensor()), channel)
+        if self.paq.bias_folds_rounding:
+            qb = qb + np.power(2.0, -np.round(channel) - 1.0).astype(qb.dtype)
+        return qb
 
     def kernel_kif(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact per-weight (k, i, f) of ``fused_qkernel`` (kernel shape)."""
-        return self.kq.get_bits_exact(self.fused_kernel_tensor())
+        return kif_of_values(self.fused_qkernel)
 
     def compute_exact_bops(self) -> float:
         """``bops_op`` on the predecessors' exact widths and the weights' ``i + f``."""
