@@ -15,7 +15,7 @@ from typing import Any
 
 import keras
 import numpy as np
-from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT
+from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
 from hgq_ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.graph import Graph, Node
@@ -120,17 +120,10 @@ def fused_relu(graph: Graph, node: Node) -> Node | None:
 
 def _initializers(node: Node) -> dict[str, Any]:
     """Initializers yielding the node's kernel and bias: no random init + assign per layer."""
-    out = {"kernel_initializer": _constant(node.weights["kernel"].array)}
+    out = {"kernel_initializer": constant_initializer(node.weights["kernel"].array)}
     if "bias" in node.weights:
-        out["bias_initializer"] = _constant(node.weights["bias"].array)
+        out["bias_initializer"] = constant_initializer(node.weights["bias"].array)
     return out
-
-
-def _constant(value: np.ndarray) -> Callable[..., np.ndarray]:
-    def init(shape: Any, dtype: Any = None) -> np.ndarray:
-        return np.asarray(value, dtype=np.float32).reshape(shape)
-
-    return init
 
 
 def _serializable_initializers(layer: keras.layers.Layer) -> None:

@@ -101,8 +101,12 @@ def _int8(a: Any, what: str, where: str) -> np.ndarray:
     return arr.astype(np.int8)
 
 
-def _constant_initializer(value: np.ndarray) -> Any:
-    """An initializer returning ``value`` (not serialized: the proxy layers store weights, not initializers)."""
+def constant_initializer(value: np.ndarray) -> Any:
+    """An initializer returning ``value`` (Keras casts it to the variable's dtype).
+
+    Building a proxy starts every weight from its known value: one op instead of a random or zero
+    initialisation followed by an assignment. Not serializable: keep it out of layer configs.
+    """
 
     def init(shape: Any, dtype: Any = None) -> np.ndarray:
         return np.asarray(value).reshape(shape)
@@ -202,7 +206,7 @@ class FixedPointQuantizer(keras.layers.Layer):
         init = self._init_kbi
         for j, wname in enumerate(("keep_negative", "bits", "integers")):
             # start from the known values: one op instead of zeros + assign (build cost matters)
-            start = "zeros" if init is None else _constant_initializer(init[j].reshape(wshape))
+            start = "zeros" if init is None else constant_initializer(init[j].reshape(wshape))
             w = self.add_weight(name=wname, shape=wshape, dtype="int8", trainable=False, initializer=start)
             setattr(self, f"_{wname}", w)
         self._init_kbi = None
