@@ -80,11 +80,14 @@ HLS_RESERVED_NAMES = frozenset(
 
 def hls_safe_name(name: str, taken: set[str] | frozenset[str]) -> str:
     """``name``, or ``name + '_q'`` (made unique against ``taken``) when hls4ml cannot use it."""
-    if name not in HLS_RESERVED_NAMES:
-        return name
-    new, n = f"{name}_q", 1
+    return name if name not in HLS_RESERVED_NAMES else free_name(f"{name}_q", taken)
+
+
+def free_name(name: str, taken: set[str] | frozenset[str]) -> str:
+    """``name``, or ``name`` plus the first number that makes it unique against ``taken``."""
+    new, n = name, 1
     while new in taken:
-        new, n = f"{name}_q{n}", n + 1
+        new, n = f"{name}{n}", n + 1
     return new
 
 
@@ -168,10 +171,21 @@ def _lut(node: Node) -> keras.layers.Layer:
     return UnaryLUT(kif_in, kif_out, op.table, RND=op.out_format.round, SAT=op.out_format.overflow, name=node.name)
 
 
-def _concatenate(node: Node) -> keras.layers.Layer:
+def _concatenate(node: Node, name: str | None = None) -> keras.layers.Layer:
     # a negative axis: hls4ml 1.3's bit-exact flow indexes its batch-less per-element formats with
     # the Keras axis as given (a positive axis counts the batch axis and is off by one there)
-    return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=node.name)
+    return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=name or node.name)
+
+
+def _concatenate_chain(node: Node, args: list[Any], taken: set[str]) -> Any:
+    """Concatenate three or more tensors as a chain of pairs: hls4ml's Concatenate takes two inputs."""
+    acc = args[0]
+    for j, t in enumerate(args[1:], start=1):
+        last = j == len(args) - 1
+        name = node.name if last else free_name(f"{node.name}_{j}", taken)
+        taken.add(name)
+        acc = _concatenate(node, name)([acc, t])
+    return acc
 
 
 def _batchnorm(node: Node) -> keras.layers.Layer:
@@ -228,6 +242,9 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
         if emit is None:
             raise GraphError(f"node {node.name!r}: the Keras proxy has no layer for {node.op.kind} "
                              "(run the default pipeline first: it inlines Submodels)")
+        if isinstance(node.op, Concatenate) and len(node.inputs) > 2:
+            tensors[node.output.name] = _concatenate_chain(node, [tensors[v.name] for v in node.inputs], taken)
+            continue
         relu = fused_relu(graph, node)
         if relu is not None:
             layer = emit(node, activation="relu")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# bound eagerly: the function `convert` must shadow the submodule of the same name
+from hgq_ir.convert import convert, lift, load_model, run_passes, to_proxy_model
 from hgq_ir.errors import HgqIrError
 from hgq_ir.fixed import FixedFormat, quantize
 from hgq_ir.graph import Graph
@@ -21,11 +23,6 @@ from hgq_ir.interpret import interpret
 __version__ = "0.1.0"
 
 _LAZY = {
-    "convert": "hgq_ir.convert",
-    "lift": "hgq_ir.convert",
-    "run_passes": "hgq_ir.convert",
-    "to_proxy_model": "hgq_ir.convert",
-    "load_model": "hgq_ir.convert",
     "trace_minmax": "hgq_ir.calibrate",
     "ResetMinMax": "hgq_ir.callbacks",
     "FreeBOPs": "hgq_ir.callbacks",
@@ -41,7 +38,8 @@ _LAZY = {
         "PReshape", "PFlatten", "Signature")},
 }
 
-__all__ = ["FixedFormat", "Graph", "HgqIrError", "interpret", "quantize", "__version__", *_LAZY]
+__all__ = ["FixedFormat", "Graph", "HgqIrError", "convert", "interpret", "lift", "load_model", "quantize",
+           "run_passes", "to_proxy_model", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
