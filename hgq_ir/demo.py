@@ -49,20 +49,17 @@ def build_model(beta: float = 1e-7):
     ], name="digits_mlp")
 
 
-class _Progress:
-    """One progress line per epoch (a Keras callback, built lazily to keep imports light)."""
+def progress_callback(epochs: int):
+    """A Keras callback printing one progress line per epoch (Keras imported only when the demo runs)."""
+    import keras
 
-    @staticmethod
-    def make(epochs: int):
-        import keras
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            print(f"\r  epoch {epoch + 1}/{epochs}  loss {logs.get('loss', 0):.3f}  "
+                  f"acc {logs.get('accuracy', 0):.3f}", end="", flush=True)
 
-        class Progress(keras.callbacks.Callback):
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                print(f"\r  epoch {epoch + 1}/{epochs}  loss {logs.get('loss', 0):.3f}  "
-                      f"acc {logs.get('accuracy', 0):.3f}", end="", flush=True)
-
-        return Progress()
+    return Progress()
 
 
 def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int = 0) -> int:
@@ -87,7 +84,7 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
                   metrics=["accuracy"])
     print(f"[1/5] training {model.name} on digits ({len(xtr)} train / {len(xte)} test rows, {epochs} epochs)")
     t0 = time.perf_counter()
-    model.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0, callbacks=[_Progress.make(epochs)])
+    model.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0, callbacks=[progress_callback(epochs)])
     print(f"\n      trained in {time.perf_counter() - t0:.1f} s")
 
     print("[2/5] calibrating (trace_minmax)")

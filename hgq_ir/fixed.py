@@ -384,7 +384,7 @@ def matmul_format(x: FixedFormat, w: np.ndarray, bias: np.ndarray | None = None)
     ``x`` broadcasts to ``(..., n_in)``; the result has shape ``(..., n_out)``.
     """
     n_in = np.shape(w)[0]
-    shape = x.shape if x.shape and x.shape[-1] == n_in else (*x.shape[:-1], n_in) if x.shape else (n_in,)
+    shape = (*x.shape[:-1], n_in) if x.shape else (n_in,)
     return interval_matmul(*interval(x.broadcast_to(shape)), w, bias)
 
 

@@ -28,9 +28,6 @@ from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-
-
-
 class HlsModel:
     """A proxy model converted and compiled by hls4ml once; :meth:`predict` runs the C simulation.
 
@@ -72,8 +69,3 @@ class HlsModel:
         outs = list(raw) if isinstance(raw, (list, tuple)) else [raw]
         res = [np.asarray(o, dtype=np.float64) for o in outs]
         return res if len(res) > 1 else res[0]
-
-
-def hls4ml_predict(proxy: Any, x: np.ndarray | list[np.ndarray], workdir: str | os.PathLike) -> Any:
-    """Convert, compile and run ``proxy`` on ``x`` in one go (one-off checks; prefer :class:`HlsModel`)."""
-    return HlsModel(proxy, workdir).predict(x)

@@ -13,9 +13,13 @@ from hgq_ir.fixed import (
     ROUNDING_MODES,
     FixedFormat,
     add_format,
+    avgpool_format,
     fits_in,
     matmul_format,
+    max_format,
+    multiply_format,
     quantize,
+    union_format,
 )
 
 
@@ -154,3 +158,19 @@ def test_quantize_exhaustive_small_formats(rnd, ovf):
                 got = quantize(x, FixedFormat(k, i, f, rnd, ovf))
                 want = [brute_quantize(v, k, i, f, rnd, ovf) for v in x]
                 np.testing.assert_array_equal(got, want, err_msg=f"k={k} i={i} f={f}")
+
+
+def test_multiply_max_union_and_avgpool_formats_hold_every_result():
+    rng = np.random.default_rng(1)
+    a = FixedFormat(1, np.array([1, 2, 0]), np.array([2, 1, 3]), overflow="SAT")
+    b = FixedFormat(0, np.array([2, 0, 1]), np.array([0, 4, 1]), overflow="SAT")
+    xa = quantize(rng.uniform(-8, 8, (500, 3)), a)
+    xb = quantize(rng.uniform(-8, 8, (500, 3)), b)
+    for fmt, y in ((multiply_format(a, b), xa * xb), (max_format(a, b), np.maximum(xa, xb)),
+                   (avgpool_format(add_format(a, b), 1), (xa + xb) / 2)):
+        np.testing.assert_array_equal(quantize(y, fmt), y)
+    u = union_format(a, b)
+    np.testing.assert_array_equal(quantize(xa, u), xa)
+    np.testing.assert_array_equal(quantize(xb, u), xb)
+    # (-2) * (-2) = 4 is reached: i = 3 is needed, and no more
+    assert multiply_format(FixedFormat(1, 1, 1), FixedFormat(1, 1, 1)).summary() == "fx<k1 i3 f2>"
