@@ -98,7 +98,8 @@ def _quantizer(node: Node, taken: set[str] | frozenset[str] = frozenset()) -> ke
     target = node.meta.get("overrides_for")
     if pf is not None and target:
         overrides = {"layers": {target: {"parallelization_factor": int(pf)}}}
-    return FixedPointQuantizer.from_format(fmt, name=hls_safe_name(node.name, taken), overrides=overrides)
+    return FixedPointQuantizer.from_format(fmt, name=hls_safe_name(node.name, taken), overrides=overrides,
+                                           rank=len(node.output.shape))
 
 
 def _set_weights(layer: keras.layers.Layer, node: Node, names: tuple[str, ...]) -> None:

@@ -130,6 +130,14 @@ class FixedPointQuantizer(keras.layers.Layer):
             the first element).
         shape: shape of the stored weights without the leading 1 (taken from the arrays when
             they are given; needed to rebuild from a config).
+        rank: rank of the input without the batch axis, when known: heterogeneous arrays are
+            padded to it with leading axes of size 1 (hls4ml wants the input's rank).
+
+    The weights are created with the layer whenever their final shape is known (homogeneous,
+    ``rank`` given, or rebuilt from a config), otherwise in :meth:`build`. Creating them here,
+    outside the layer's name scope, gives every quantizer's variables the same TensorFlow debug
+    names, so TF reuses its cached variable kernels: about 0.4 ms less per variable, which is a
+    good part of a proxy's construction time.
     """
 
     def __init__(
@@ -142,6 +150,7 @@ class FixedPointQuantizer(keras.layers.Layer):
         overrides: dict | None = None,
         fusible: bool | None = None,
         shape: Sequence[int] | None = None,
+        rank: int | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trainable", False)
@@ -176,10 +185,32 @@ class FixedPointQuantizer(keras.layers.Layer):
             if homogeneous:
                 k, b, I = (a.reshape(-1)[:1] for a in (k, b, I))
             self._shape = () if homogeneous else tuple(full)
+            if rank is not None and not homogeneous:
+                self._shape = self._padded(self._shape, rank)
+                k, b, I = (a.reshape(self._shape) for a in (k, b, I))
             self._init_kbi = (k, b, I)
         if fusible and not homogeneous:
             raise FormatError(f"{where}: fusible=True needs a homogeneous format (hls4ml keeps element 0)")
         self.fusible = homogeneous if fusible is None else bool(fusible)
+        if keep_negative is None or homogeneous or rank is not None:
+            self._make_weights()
+
+    def _padded(self, shape: tuple[int, ...], rank: int) -> tuple[int, ...]:
+        """``shape`` with leading 1s up to ``rank`` axes (hls4ml asserts the mask has the input's rank)."""
+        if len(shape) > rank:
+            raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {shape} has more axes than "
+                              f"its input (rank {rank})")
+        return (1,) * (rank - len(shape)) + shape if shape else ()
+
+    def _make_weights(self) -> None:
+        """Create the int8 weights ``(1, *shape)`` from the known values (zeros when loading)."""
+        wshape = (1, *self._shape) if self._shape else (1,)
+        init = self._init_kbi
+        for j, wname in enumerate(("keep_negative", "bits", "integers")):
+            start = np.zeros(wshape, np.int8) if init is None else init[j].reshape(wshape)
+            # a plain attribute: Keras tracks it as a weight, and outside add_weight's name scope
+            setattr(self, f"_{wname}", keras.Variable(start, dtype="int8", trainable=False, name=wname))
+        self._init_kbi = None
 
     @classmethod
     def from_format(cls, fmt: FixedFormat, name: str | None = None, overrides: dict | None = None,
@@ -189,27 +220,21 @@ class FixedPointQuantizer(keras.layers.Layer):
         return cls(k, b, I, RND=fmt.round, SAT=fmt.overflow, overrides=overrides, name=name, **kwargs)
 
     def build(self, input_shape: Sequence[int | None]) -> None:
-        """Create the int8 weights ``(1, *shape)``; the shape is padded to the input's rank."""
+        """Check the format against the input; create the weights if ``__init__`` could not."""
         feat = tuple(input_shape[1:])
-        if len(self._shape) > len(feat):
-            raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {self._shape} has more "
-                              f"axes than its input {feat}")
-        # hls4ml asserts the mask has the rank of the input (or is a scalar)
-        shape = (1,) * (len(feat) - len(self._shape)) + self._shape if self._shape else ()
+        made = hasattr(self, "_bits")
+        if made and self._shape and len(self._shape) != len(feat):
+            raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {self._shape} does not have "
+                              f"the rank of its input {feat}")
+        shape = self._shape if made else self._padded(self._shape, len(feat))
         try:
             np.broadcast_shapes(shape, tuple(1 if s is None else s for s in feat))
         except ValueError as e:
             raise FormatError(f"FixedPointQuantizer {self.name!r}: format of shape {self._shape} does not "
                               f"broadcast to the input's {feat}") from e
-        self._shape = shape
-        wshape = (1, *shape) if shape else (1,)
-        init = self._init_kbi
-        for j, wname in enumerate(("keep_negative", "bits", "integers")):
-            # start from the known values: one op instead of zeros + assign (build cost matters)
-            start = "zeros" if init is None else constant_initializer(init[j].reshape(wshape))
-            w = self.add_weight(name=wname, shape=wshape, dtype="int8", trainable=False, initializer=start)
-            setattr(self, f"_{wname}", w)
-        self._init_kbi = None
+        if not made:
+            self._shape = shape
+            self._make_weights()
 
     def call(self, inputs: Any) -> Any:
         """Quantize ``inputs``: scale by ``2**f``, round, apply overflow on the codes, scale back."""
@@ -229,7 +254,7 @@ class FixedPointQuantizer(keras.layers.Layer):
     @property
     def kbi(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(keep_negative, bits, integers)`` as int64 arrays, without the leading axis."""
-        if not self.built:
+        if not hasattr(self, "_bits"):
             if self._init_kbi is None:
                 raise FormatError(f"FixedPointQuantizer {self.name!r} has no format before it is built")
             return tuple(a.astype(np.int64) for a in self._init_kbi)  # type: ignore[return-value]
@@ -301,7 +326,7 @@ class UnaryLUT(keras.layers.Layer):
         self.kif_in, self.kif_out = _kif(kif_in, "kif_in"), _kif(kif_out, "kif_out")
         self.RND, self.SAT = RND, SAT
         self.table_size = 2 ** sum(self.kif_in)
-        self._init_table = None
+        start = np.zeros(self.table_size, np.float32)
         if table is not None:
             t = np.asarray(table, dtype=np.float64).reshape(-1)
             if t.size != self.table_size:
@@ -309,7 +334,9 @@ class UnaryLUT(keras.layers.Layer):
                                   f"needs {self.table_size}")
             if not np.array_equal(t.astype(np.float32), t):
                 raise FormatError(f"UnaryLUT {self.name!r}: table entries are not exact in float32")
-            self._init_table = t.astype(np.float32)
+            start = t.astype(np.float32)
+        # made with the layer, outside add_weight's name scope: see FixedPointQuantizer
+        self.table = keras.Variable(start, dtype="float32", trainable=False, name="table")
 
     @classmethod
     def from_function(cls, fn: Callable[[np.ndarray], np.ndarray], fmt_in: FixedFormat, fmt_out: FixedFormat,
@@ -325,14 +352,6 @@ class UnaryLUT(keras.layers.Layer):
         kif_out = tuple(int(a.flat[0]) for a in (fmt_out.k, fmt_out.i, fmt_out.f))
         table = quantize(fn(lut_inputs(kif_in)), fmt_out)
         return cls(kif_in, kif_out, table, RND=fmt_out.round, SAT=fmt_out.overflow, name=name, **kwargs)
-
-    def build(self, input_shape: Sequence[int | None]) -> None:
-        """Create the float32 ``table`` weight."""
-        self.table = self.add_weight(name="table", shape=(self.table_size,), dtype="float32",
-                                     trainable=False, initializer="zeros")
-        if self._init_table is not None:
-            self.table.assign(self._init_table)
-            self._init_table = None
 
     def call(self, inputs: Any) -> Any:
         """Gather ``table[round(x * 2**f_in) mod N]``."""

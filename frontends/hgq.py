@@ -43,8 +43,9 @@ def _kernel_weights(layer: Any) -> dict[str, Weight]:
     kernel = np.asarray(qkernel, dtype=np.float64)
     k, i, f = kif_of_values(qkernel)  # what layer.kernel_kif() computes, without re-reading the weights
     w = {"kernel": Weight(kernel, FixedFormat(k, i, f))}
-    if layer.fused_qbias is not None:
-        bias = np.asarray(layer.fused_qbias, dtype=np.float64)
+    qbias = layer.fused_qbias
+    if qbias is not None:
+        bias = np.asarray(qbias, dtype=np.float64)
         w["bias"] = Weight(bias, FixedFormat.of_constants(bias))
     return w
 

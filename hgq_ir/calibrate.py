@@ -75,13 +75,27 @@ def iter_batches(data: Any, bsz: int, n_inputs: int = 1) -> tuple[Iterator[Any],
     )
 
 
+class _Inference:
+    """``model(x, training=False)`` as an object.
+
+    TensorFlow counts traces per code object and warns about "retracing" after five; every
+    ``trace_minmax`` call compiles a fresh function on purpose, so each gets its own key.
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.model = model
+
+    def __call__(self, x: Any) -> Any:
+        return self.model(x, training=False)
+
+
 def _forward(model: keras.Model) -> Any:
     """A fresh compiled inference function (fresh, so it sees the layers' recording flags)."""
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    return lambda x: model(x, training=False)
+        return tf.function(_Inference(model), reduce_retracing=True)
+    return _Inference(model)
 
 
 def _widen_and_clamp(layer: HLayerBase, cover_factor: float) -> None:

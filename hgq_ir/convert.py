@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from hgq_ir.errors import ConfigError, ModelFileError
@@ -67,17 +69,37 @@ def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_ma
     """
     if to not in TARGETS:
         raise ConfigError(f"unknown target {to!r}; choose one of {TARGETS}")
-    graph = lift(model)
-    result = run_passes(graph, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size, dump=dump)
-    if dump:
-        for r in result.records:
-            if r.ir_after is not None:
-                print(f"# IR after {r.name}\n{r.ir_after}\n")
-    if to == "ir":
-        return result.graph
-    from hgq_ir.backends.keras_proxy import to_keras_proxy
+    with paused_gc():
+        graph = lift(model)
+        result = run_passes(graph, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size,
+                            dump=dump)
+        if dump:
+            for r in result.records:
+                if r.ir_after is not None:
+                    print(f"# IR after {r.name}\n{r.ir_after}\n")
+        if to == "ir":
+            return result.graph
+        from hgq_ir.backends.keras_proxy import to_keras_proxy
 
-    return to_keras_proxy(result.graph, name=f"{getattr(model, 'name', 'model')}_proxy")
+        return to_keras_proxy(result.graph, name=f"{getattr(model, 'name', 'model')}_proxy")
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration of a conversion.
+
+    A conversion allocates many small objects (IR nodes, Keras layers) while TensorFlow and the
+    user's model keep a large heap alive, so every automatic collection walks that whole heap:
+    about a quarter of a proxy's construction time. Reference counting still frees what it can;
+    the cycles left wait for the next collection after the conversion.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def to_proxy_model(model: Any, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> Any:

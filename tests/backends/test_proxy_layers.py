@@ -274,6 +274,27 @@ def test_format_round_trip_and_weights() -> None:
     assert repr(hom) == "<FixedPointQuantizer 'h' fx<k0 i3 f2 TRN SAT> homogeneous>"
 
 
+def test_weights_made_with_the_layer_when_their_shape_is_known() -> None:
+    """Homogeneous, ``rank`` given or rebuilt from a config: weights exist before build, same values."""
+    het = FixedFormat([1, 0, 1], [2, 1, -1], [1, 3, 2], "RND", "WRAP")
+    q = FixedPointQuantizer.from_format(het, name="q", rank=2)
+    assert not q.built and [tuple(w.shape) for w in q.weights] == [(1, 1, 3)] * 3
+    q.build((None, 4, 3))
+    assert q.format == het and len(q.weights) == 3
+    hom = FixedPointQuantizer.from_format(FixedFormat(0, 3, 2), name="h")
+    assert [tuple(w.shape) for w in hom.weights] == [(1,)] * 3
+    again = FixedPointQuantizer.from_config(q.get_config())
+    assert [tuple(w.shape) for w in again.weights] == [(1, 1, 3)] * 3
+    late = FixedPointQuantizer.from_format(het, name="late")  # rank unknown: made (padded) in build
+    assert late.weights == []
+    late.build((None, 4, 3))
+    assert [tuple(w.shape) for w in late.weights] == [(1, 1, 3)] * 3 and late.format == het
+    with pytest.raises(FormatError, match="rank"):
+        FixedPointQuantizer.from_format(het, name="r", rank=2)(np.zeros((1, 3), "float32"))
+    lut = UnaryLUT((1, 1, 2), (1, 0, 3), table=np.arange(16) / 8)
+    np.testing.assert_array_equal(lut.table.numpy(), np.arange(16) / 8)
+
+
 def test_errors() -> None:
     """Bad modes, fusible heterogeneous formats, mismatched shapes and tables are refused."""
     with pytest.raises(FormatError, match="rounding"):

@@ -116,3 +116,41 @@ def test_lut_after_capped_sat_quantizer(tmp_path) -> None:  # noqa: ANN001
     got = HlsModel(proxy, tmp_path).predict(x)
     np.testing.assert_array_equal(got, np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), np.float64))
     np.testing.assert_array_equal(interpret(g, x), got)
+
+
+@pytest.mark.parametrize("aggressive", [False, True], ids=["sat", "wrap"])
+def test_lut_after_quantizer_wider_than_its_input(tmp_path, aggressive: bool) -> None:  # noqa: ANN001
+    """A LUT fed by a quantizer with more integer bits than its input can reach (range widened 16x).
+
+    hls4ml narrows that quantizer's type to its input's integer bits and indexes the table with
+    the narrower type's raw bits; ``fit_lut_inputs`` must build the table on that same type.
+    """
+    from hgq_ir.layers import HActivation
+
+    keras.utils.set_random_seed(1)
+    rng = np.random.default_rng(1)
+    inp = keras.Input((1,))  # one input: the exact bound of d1's output is tight
+    h = HQuantize(name="q_in")(inp)
+    h = HDense(4, use_bias=False, name="d1")(h)
+    h = HActivation("tanh", name="t")(h)
+    model = keras.Model(inp, HDense(2, name="d2")(h), name="lut_wide")
+    _set_bits(model.get_layer("q_in").paq, rng, 1, 2)
+    _set_bits(model.get_layer("d1").kq, rng, 1, 2)
+    _set_bits(model.get_layer("d1").paq, rng, 2, 2)
+    x_calib, x_test = zoo.data((1,), 1)
+    trace_minmax(model, x_calib, verbose=False)
+    paq = model.get_layer("d1").paq  # as if d1 alone had been calibrated on 16x wider data
+    paq._min.assign(16 * paq._min.numpy())
+    paq._max.assign(16 * paq._max.numpy())
+    g = lift(model)
+    run_passes(g, aggressive=aggressive)
+    q = g.node("d1")
+    reach = q.inputs[0].format.broadcast_to(q.op.format.shape)
+    assert np.any(q.op.format.i > reach.i), "the case needs a quantizer wider than its input"
+    lut = g.node("t_act_lut").op
+    assert int(lut.in_format.i.max()) < int(q.op.format.i.max())  # indexed on the narrowed type
+    proxy = to_keras_proxy(g, name=f"lut_wide_{aggressive}")
+    got = HlsModel(proxy, tmp_path).predict(x_test)
+    np.testing.assert_array_equal(got, np.asarray(proxy.predict(x_test, batch_size=len(x_test), verbose=0),
+                                                  np.float64))
+    np.testing.assert_array_equal(interpret(g, x_test), got)

@@ -37,6 +37,16 @@ def test_predictions_and_verbose_table(models, digits, capsys) -> None:
     assert "h_dense" in out and "total" in out and f"{bops:,.0f}" in out
 
 
+def test_many_calls_do_not_warn_about_retracing(caplog) -> None:
+    # each call compiles a fresh function on purpose; TF must not call that "excessive retracing"
+    x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(7):
+            model = keras.Sequential([keras.Input((4,)), HQuantize(), HDense(3)])
+            trace_minmax(model, x, verbose=False)
+    assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
 def test_no_bops_and_no_reset(models, digits) -> None:
     model = models.mlp()
     assert trace_minmax(model, digits[0][:10], verbose=False, no_bops_computation=True) == -1
