@@ -17,7 +17,7 @@ model              features
                    ``sin(x)**2 - x`` (LUT; serializable: registered Keras function)
 ``conv1d``         HConv1D same + relu, PMaxPooling1D, HConv1D valid stride 2, PAveragePooling1D
                    same with a padded edge pool (size 1), PFlatten, HDense
-``conv2d``         HConv2D same + relu, PMaxPooling2D, HConv2DBatchNorm valid, PAveragePooling2D
+``conv2d``         HConv2D same + relu (parallel_factor 4), PMaxPooling2D, HConv2DBatchNorm valid, PAveragePooling2D
                    same with padded edge pools (sizes 2x1, 1x2, 1x1), HConv2D stride 2, PFlatten
 ``branches``       HAdd of two HDense branches, PConcatenate, PReshape, a nested Sequential
                    used as a layer (HDense + HActivation tanh), homogeneous HAdd output
@@ -148,12 +148,12 @@ def conv1d() -> Zoo:
 
 
 def conv2d() -> Zoo:
-    """HConv2D(same, relu) -> max pool -> HConv2DBatchNorm -> avg pool(same, edges) -> HConv2D(stride 2) -> flatten."""
+    """HConv2D(same, relu, pf 4) -> max pool -> HConv2DBatchNorm -> avg pool(same, edges) -> HConv2D(stride 2)."""
     keras.utils.set_random_seed(4)
     x_calib, x_test = data((8, 8, 2), 4)
     inp = keras.Input((8, 8, 2), name="x")
     h = HQuantize(name="q_in")(inp)
-    h = HConv2D(3, 3, padding="same", activation="relu", name="c1")(h)  # 8x8x3
+    h = HConv2D(3, 3, padding="same", activation="relu", parallel_factor=4, name="c1")(h)  # 8x8x3
     h = PMaxPooling2D(2, name="mp")(h)  # 4x4x3
     h = HConv2DBatchNorm(4, 2, name="c2_bn")(h)  # 3x3x4
     h = PAveragePooling2D(2, padding="same", name="ap")(h)  # 2x2x4, edge pools 2x1, 1x2, 1x1

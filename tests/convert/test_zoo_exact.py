@@ -121,3 +121,14 @@ def test_conversion_does_not_modify_model(zoo_cache: ZooCache, name: str) -> Non
         np.testing.assert_array_equal(a, b, err_msg=p)
     assert model.get_config() == config
     np.testing.assert_array_equal(_predict(model, x), out)
+
+
+def test_parallel_factor_reaches_hls4ml(zoo_cache: ZooCache) -> None:
+    # HConv2D(parallel_factor=4) -> the quantizer's ``overrides`` -> hls4ml's conv node
+    assert zoo_cache.model("conv2d")[0].get_layer("c1").parallel_factor == 4
+    for aggressive in AGGRESSIVE:
+        overrides = zoo_cache.proxy("conv2d", aggressive).get_layer("c1").overrides
+        assert overrides == {"layers": {"c1_op": {"parallelization_factor": 4}}}
+        graph = zoo_cache.hls("conv2d", aggressive).hls_model.graph
+        assert graph["c1_op"].get_attr("parallelization_factor") == 4
+        assert graph["c2_bn_op"].get_attr("parallelization_factor") == 1
