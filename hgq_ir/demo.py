@@ -49,15 +49,27 @@ def build_model(beta: float = 1e-7):
     ], name="digits_mlp")
 
 
-def progress_callback(epochs: int):
-    """A Keras callback printing one progress line per epoch (Keras imported only when the demo runs)."""
+def progress_callback(epochs: int, stream=None):
+    """A Keras callback showing training progress (Keras imported only when the demo runs).
+
+    On a terminal one line is rewritten every epoch; elsewhere (a CI log, a pipe) a line is
+    printed every tenth of the run and at the last epoch, so logs stay readable.
+    """
     import keras
+
+    out = stream or sys.stdout
+    live = out.isatty()
+    every = max(1, epochs // 10)
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            print(f"\r  epoch {epoch + 1}/{epochs}  loss {logs.get('loss', 0):.3f}  "
-                  f"acc {logs.get('accuracy', 0):.3f}", end="", flush=True)
+            line = (f"  epoch {epoch + 1}/{epochs}  loss {logs.get('loss', 0):.3f}  "
+                    f"acc {logs.get('accuracy', 0):.3f}")
+            if live:
+                print(f"\r{line}", end="\n" if epoch + 1 == epochs else "", file=out, flush=True)
+            elif (epoch + 1) % every == 0 or epoch + 1 == epochs:
+                print(line, file=out, flush=True)
 
     return Progress()
 
@@ -85,7 +97,7 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     print(f"[1/5] training {model.name} on digits ({len(xtr)} train / {len(xte)} test rows, {epochs} epochs)")
     t0 = time.perf_counter()
     model.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0, callbacks=[progress_callback(epochs)])
-    print(f"\n      trained in {time.perf_counter() - t0:.1f} s")
+    print(f"      trained in {time.perf_counter() - t0:.1f} s")
 
     print("[2/5] calibrating (trace_minmax)")
     trace_minmax(model, xtr, verbose=False)

@@ -42,3 +42,20 @@ def test_cli_errors_are_typed_and_short(tmp_path, capsys):
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["report", str(bad)]) == 2
     assert "cannot read model file" in capsys.readouterr().err
+
+
+def test_demo_progress_is_one_live_line_on_a_terminal_and_sparse_lines_in_a_log():
+    import io
+
+    from hgq_ir.demo import progress_callback
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for stream, lines in ((io.StringIO(), 13), (Terminal(), 1)):
+        cb = progress_callback(25, stream)
+        for epoch in range(25):
+            cb.on_epoch_end(epoch, {"loss": 0.5, "accuracy": 0.9})
+        text = stream.getvalue()
+        assert text.count("\n") == lines and text.endswith("epoch 25/25  loss 0.500  acc 0.900\n")
