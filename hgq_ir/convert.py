@@ -30,11 +30,31 @@ def load_model(path: str) -> Any:
 
     if not os.path.exists(path):
         raise ModelFileError(f"model file {path!r} does not exist")
+    if path.endswith(".keras"):
+        _check_keras_archive(path)
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:
         raise ModelFileError(f"cannot read model file {path!r} ({type(e).__name__}: {e}); it may be truncated "
                              "or not a Keras model") from e
+
+
+def _check_keras_archive(path: str) -> None:
+    """A ``.keras`` file is a zip archive: refuse a truncated or corrupt one with a plain message.
+
+    (Keras itself reports such a file as "File not found".)
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ModelFileError(f"model file {path!r} is not a readable .keras archive ({e}): it is truncated or "
+                             "corrupt; save the model again") from e
+    if bad is not None:
+        raise ModelFileError(f"model file {path!r} is corrupt (member {bad!r} fails its checksum); save the "
+                             "model again")
 
 
 def lift(model: Any) -> Graph:

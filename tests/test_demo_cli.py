@@ -35,12 +35,28 @@ def test_cli_report_inspect_convert_verify(demo_dir, capsys, tmp_path):
     assert "100.00% of 200 rows" in capsys.readouterr().out
 
 
-def test_cli_errors_are_typed_and_short(tmp_path, capsys):
+def test_cli_errors_are_typed_and_short(demo_dir, tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "missing.keras")]) == 2
     assert "does not exist" in capsys.readouterr().err
-    bad = tmp_path / "truncated.keras"
+    bad = tmp_path / "garbage.keras"
     bad.write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["report", str(bad)]) == 2
+    assert "truncated or corrupt" in capsys.readouterr().err
+    whole = (demo_dir / "digits_mlp.keras").read_bytes()
+    for cut in (len(whole) // 2, len(whole) - 100):
+        truncated = tmp_path / f"truncated_{cut}.keras"
+        truncated.write_bytes(whole[:cut])
+        assert main(["convert", str(truncated), "--out", str(tmp_path / "p.keras")]) == 2
+        err = capsys.readouterr().err
+        assert "truncated_" in err and "truncated or corrupt" in err and len(err.splitlines()) == 1
+    flipped = bytearray(whole)
+    flipped[len(whole) // 3] ^= 0xFF
+    (tmp_path / "flipped.keras").write_bytes(bytes(flipped))
+    assert main(["report", str(tmp_path / "flipped.keras")]) == 2
+    assert "corrupt" in capsys.readouterr().err
+    not_keras = tmp_path / "notes.h5"
+    not_keras.write_text("hello")
+    assert main(["report", str(not_keras)]) == 2
     assert "cannot read model file" in capsys.readouterr().err
 
 
