@@ -90,32 +90,44 @@ def test_proxy_vs_hls4ml(hazard_model, tmp_path, cap: bool) -> None:  # noqa: AN
         assert not ok.all(), "expected hls4ml 1.3 to disagree with the uncapped SAT proxy"
 
 
+def _tanh_lut_chain(name: str, seed: int, n_in: int, n_hidden: int, n_out: int,
+                    bits: dict[str, tuple[int, int]], paq_conf: dict | None = None) -> keras.Model:
+    """``q_in -> d1 (no bias) -> tanh (becomes a LUT) -> d2`` with random trained bits in ``bits`` ranges."""
+    from hgq_ir.layers import HActivation
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inp = keras.Input((n_in,))
+    h = HQuantize(paq_conf=paq_conf, name="q_in")(inp)
+    h = HDense(n_hidden, use_bias=False, name="d1")(h)
+    h = HActivation("tanh", name="t")(h)
+    model = keras.Model(inp, HDense(n_out, name="d2")(h), name=name)
+    _set_bits(model.get_layer("q_in").paq, rng, *bits["q_in"])
+    _set_bits(model.get_layer("d1").kq, rng, *bits["d1.kq"])
+    _set_bits(model.get_layer("d1").paq, rng, *bits["d1.paq"])
+    return model
+
+
+def _assert_hls_exact(proxy: keras.Model, g, x: np.ndarray, workdir) -> None:  # noqa: ANN001
+    """hls4ml's C simulation == the proxy == the reference interpreter, on every row."""
+    got = HlsModel(proxy, workdir).predict(x)
+    np.testing.assert_array_equal(got, np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), np.float64))
+    np.testing.assert_array_equal(interpret(g, x), got)
+
+
 def test_lut_after_capped_sat_quantizer(tmp_path) -> None:  # noqa: ANN001
     """A LUT fed by a SAT quantizer that ``cap_sat_fraction`` narrows: ``fit_lut_inputs`` re-indexes it.
 
     Without that pass the table kept the pre-cap ``f`` and hls4ml agreed on 0.1% of rows.
     """
-    from hgq_ir.layers import HActivation
-
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    inp = keras.Input((8,))
-    h = HQuantize(paq_conf={"rnd_strategy": "standard_round"}, name="q_in")(inp)
-    h = HDense(8, use_bias=False, name="d1")(h)
-    h = HActivation("tanh", name="t")(h)
-    model = keras.Model(inp, HDense(3, name="d2")(h), name="lut_cap")
-    _set_bits(model.get_layer("q_in").paq, rng, 0, 1)
-    _set_bits(model.get_layer("d1").kq, rng, 0, 1)
-    _set_bits(model.get_layer("d1").paq, rng, 3, 4)
+    model = _tanh_lut_chain("lut_cap", 0, 8, 8, 3, {"q_in": (0, 1), "d1.kq": (0, 1), "d1.paq": (3, 4)},
+                            paq_conf={"rnd_strategy": "standard_round"})
     x_calib, x_test = zoo.data((8,), 0)
     with pytest.warns(UserWarning, match="cover_factor"):
         trace_minmax(model, x_calib, verbose=False, cover_factor=0.5)
     proxy, g = _proxy(model, True, "lut_cap")
     assert int(g.node("d1").op.format.f.max()) < 3  # capped below the 3..4 trained bits
-    x = 2 * x_test
-    got = HlsModel(proxy, tmp_path).predict(x)
-    np.testing.assert_array_equal(got, np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), np.float64))
-    np.testing.assert_array_equal(interpret(g, x), got)
+    _assert_hls_exact(proxy, g, 2 * x_test, tmp_path)
 
 
 @pytest.mark.parametrize("aggressive", [False, True], ids=["sat", "wrap"])
@@ -124,19 +136,10 @@ def test_lut_after_quantizer_wider_than_its_input(tmp_path, aggressive: bool) ->
 
     hls4ml narrows that quantizer's type to its input's integer bits and indexes the table with
     the narrower type's raw bits; ``fit_lut_inputs`` must build the table on that same type.
+    Without it, hls4ml agreed with the proxy on about half of the rows.
     """
-    from hgq_ir.layers import HActivation
-
-    keras.utils.set_random_seed(1)
-    rng = np.random.default_rng(1)
-    inp = keras.Input((1,))  # one input: the exact bound of d1's output is tight
-    h = HQuantize(name="q_in")(inp)
-    h = HDense(4, use_bias=False, name="d1")(h)
-    h = HActivation("tanh", name="t")(h)
-    model = keras.Model(inp, HDense(2, name="d2")(h), name="lut_wide")
-    _set_bits(model.get_layer("q_in").paq, rng, 1, 2)
-    _set_bits(model.get_layer("d1").kq, rng, 1, 2)
-    _set_bits(model.get_layer("d1").paq, rng, 2, 2)
+    # one input: the exact bound of d1's output is tight
+    model = _tanh_lut_chain("lut_wide", 1, 1, 4, 2, {"q_in": (1, 2), "d1.kq": (1, 2), "d1.paq": (2, 2)})
     x_calib, x_test = zoo.data((1,), 1)
     trace_minmax(model, x_calib, verbose=False)
     paq = model.get_layer("d1").paq  # as if d1 alone had been calibrated on 16x wider data
@@ -149,8 +152,4 @@ def test_lut_after_quantizer_wider_than_its_input(tmp_path, aggressive: bool) ->
     assert np.any(q.op.format.i > reach.i), "the case needs a quantizer wider than its input"
     lut = g.node("t_act_lut").op
     assert int(lut.in_format.i.max()) < int(q.op.format.i.max())  # indexed on the narrowed type
-    proxy = to_keras_proxy(g, name=f"lut_wide_{aggressive}")
-    got = HlsModel(proxy, tmp_path).predict(x_test)
-    np.testing.assert_array_equal(got, np.asarray(proxy.predict(x_test, batch_size=len(x_test), verbose=0),
-                                                  np.float64))
-    np.testing.assert_array_equal(interpret(g, x_test), got)
+    _assert_hls_exact(to_keras_proxy(g, name=f"lut_wide_{aggressive}"), g, x_test, tmp_path)
