@@ -30,11 +30,11 @@ def load_model(path: str) -> Any:
 
     if not os.path.exists(path):
         raise ModelFileError(f"model file {path!r} does not exist")
-    if path.endswith(".keras"):
-        _check_keras_archive(path)
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:
+        if path.endswith(".keras"):
+            _check_keras_archive(path)  # says "truncated or corrupt" where that is why
         raise ModelFileError(f"cannot read model file {path!r} ({type(e).__name__}: {e}); it may be truncated "
                              "or not a Keras model") from e
 
@@ -42,7 +42,7 @@ def load_model(path: str) -> Any:
 def _check_keras_archive(path: str) -> None:
     """A ``.keras`` file is a zip archive: refuse a truncated or corrupt one with a plain message.
 
-    (Keras itself reports such a file as "File not found".)
+    Called only once Keras has failed to load the file (Keras reports such a file as "File not found").
     """
     import zipfile
 
