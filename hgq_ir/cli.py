@@ -144,10 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its native start-up lines, unless ``TF_CPP_MIN_LOG_LEVEL`` is 0.
+
+    TensorFlow 2.21 prints lines from C++ while it loads (oneDNN, CUDA drivers), before its log
+    level applies, so the process's stderr (file descriptor 2) is pointed at /dev/null for the
+    import. A Python error in the import still surfaces: it is raised after stderr is back.
+    """
+    if "tensorflow" in sys.modules or os.environ.get("TF_CPP_MIN_LOG_LEVEL") == "0":
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hgq-ir`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    import_tensorflow_quietly()
     try:
         return int(args.func(args) or 0)
     except HgqIrError as e:

@@ -1,5 +1,8 @@
 """The README's main command (`hgq-ir demo`) and the other CLI commands, end to end."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,13 @@ def test_demo_progress_is_one_live_line_on_a_terminal_and_sparse_lines_in_a_log(
             cb.on_epoch_end(epoch, {"loss": 0.5, "accuracy": 0.9})
         text = stream.getvalue()
         assert text.count("\n") == lines and text.endswith("epoch 25/25  loss 0.500  acc 0.900\n")
+
+
+def test_command_output_has_no_tensorflow_startup_lines(demo_dir):
+    # as a user runs it: a fresh process, no TF_CPP_MIN_LOG_LEVEL set
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    res = subprocess.run([sys.executable, "-m", "hgq_ir.cli", "report", str(demo_dir / "digits_mlp.keras")],
+                         capture_output=True, text=True, env=env, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "total BOPs" in res.stdout
+    assert "oneDNN" not in res.stderr and "absl" not in res.stderr and "cuda" not in res.stderr, res.stderr
