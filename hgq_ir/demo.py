@@ -14,6 +14,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def build_model(beta: float = 1e-7):
     ], name="digits_mlp")
 
 
-def progress_callback(epochs: int, stream=None):
+def progress_callback(epochs: int, stream: TextIO | None = None):
     """A Keras callback showing training progress (Keras imported only when the demo runs).
 
     On a terminal one line is rewritten every epoch; elsewhere (a CI log, a pipe) a line is

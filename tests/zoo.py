@@ -148,7 +148,7 @@ def conv1d() -> Zoo:
 
 
 def conv2d() -> Zoo:
-    """HConv2D(same, relu, pf 4) -> max pool -> HConv2DBatchNorm -> avg pool(same, edges) -> HConv2D(stride 2)."""
+    """HConv2D(same, relu, pf 4) -> max pool -> HConv2DBatchNorm -> avg pool(same, edges) -> HConv2D(s2) -> flatten."""
     keras.utils.set_random_seed(4)
     x_calib, x_test = data((8, 8, 2), 4)
     inp = keras.Input((8, 8, 2), name="x")
