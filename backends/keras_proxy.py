@@ -17,10 +17,10 @@ import keras
 import numpy as np
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
-from hgq_ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
-from hgq_ir.graph import Graph, Node
-from hgq_ir.interpret import infer_value_formats
-from hgq_ir.ops import (
+from hgq_ir.ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.interpret import infer_value_formats
+from hgq_ir.ir.ops import (
     LUT,
     Activation,
     Add,

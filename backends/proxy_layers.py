@@ -28,8 +28,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from hgq_ir.errors import FormatError
-from hgq_ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+from hgq_ir.ir.errors import FormatError
+from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
 
 __all__ = ["FixedPointQuantizer", "UnaryLUT", "lut_inputs"]
 
@@ -116,7 +116,7 @@ def constant_initializer(value: np.ndarray) -> Any:
 
 @keras.saving.register_keras_serializable(package="hgq_ir")
 class FixedPointQuantizer(keras.layers.Layer):
-    """Quantize to a per-element fixed-point format, as ``hgq_ir.fixed.quantize`` does.
+    """Quantize to a per-element fixed-point format, as ``hgq_ir.ir.fixed.quantize`` does.
 
     Args:
         keep_negative, bits, integers: hls4ml's ``(k, W, I)`` arrays (``W = k+i+f``,

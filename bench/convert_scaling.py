@@ -28,8 +28,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import hgq_ir  # noqa: E402
-from hgq_ir.errors import NotBitExactWarning  # noqa: E402
-from hgq_ir.layers import HDense, HQuantize  # noqa: E402
+from hgq_ir.ir.errors import NotBitExactWarning  # noqa: E402
+from hgq_ir.training.layers import HDense, HQuantize  # noqa: E402
 
 UPSTREAM_S_PER_LAYER = 0.18  # HGQ 0.2.6, measured here (DESIGN.md / HGQ_FACTS.md)
 

@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hgq_ir.layers import HConv2D, HDense, HQuantize, PFlatten, PMaxPooling2D  # noqa: E402
+from hgq_ir.training.layers import HConv2D, HDense, HQuantize, PFlatten, PMaxPooling2D  # noqa: E402
 
 BATCH, WARMUP, STEPS = 256, 20, 200
 

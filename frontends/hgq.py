@@ -2,7 +2,7 @@
 
 Reads, per layer and without running the model: the fused quantized kernel and bias, the
 kernel's per-weight formats, and the output quantizer's format from the trained fractional bits
-and the ranges recorded by ``trace_minmax`` (contract in ``hgq_ir.layers``). Each H-layer
+and the ranges recorded by ``trace_minmax`` (contract in ``hgq_ir.training.layers``). Each H-layer
 becomes ``op -> [relu] -> Quantize``; rounding and relu commute, so quantizing after the relu
 with the post-relu format computes what the layer computes.
 """
@@ -22,10 +22,10 @@ from hgq_ir.frontends.keras import (
     numpy_callable,
 )
 
-from hgq_ir.fixed import FixedFormat
-from hgq_ir.graph import Value, Weight
-from hgq_ir.ops import Activation, Add, Dense, Quantize, Signature
-from hgq_ir.quantizer import kif_of_values
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Value, Weight
+from hgq_ir.ir.ops import Activation, Add, Dense, Quantize, Signature
+from hgq_ir.training.quantizer import kif_of_values
 
 
 def output_format(layer: Any) -> FixedFormat:

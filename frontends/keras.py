@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 from hgq_ir.frontends.keras_graph import LayerCall, read_topology
 
-from hgq_ir.errors import UnsupportedLayerError
-from hgq_ir.graph import Graph, Value, Weight
-from hgq_ir.ops import (
+from hgq_ir.ir.errors import UnsupportedLayerError
+from hgq_ir.ir.graph import Graph, Value, Weight
+from hgq_ir.ir.ops import (
     NUMPY_ACTIVATIONS,
     Activation,
     Add,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hgq_ir.errors import ModelFileError
+from hgq_ir.ir.errors import ModelFileError
 
 TensorRef = tuple[str, int, int]  # (layer name, node index, tensor index)
 

@@ -15,23 +15,23 @@ from typing import Any
 
 # bound eagerly: the function `convert` must shadow the submodule of the same name
 from hgq_ir.convert import convert, lift, load_model, run_passes, to_proxy_model
-from hgq_ir.errors import HgqIrError
-from hgq_ir.fixed import FixedFormat, quantize
-from hgq_ir.graph import Graph
-from hgq_ir.interpret import interpret
+from hgq_ir.ir.errors import HgqIrError
+from hgq_ir.ir.fixed import FixedFormat, quantize
+from hgq_ir.ir.graph import Graph
+from hgq_ir.ir.interpret import interpret
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "trace_minmax": "hgq_ir.calibrate",
-    "ResetMinMax": "hgq_ir.callbacks",
-    "FreeBOPs": "hgq_ir.callbacks",
-    "CalibratedBOPs": "hgq_ir.callbacks",
-    "get_default_kq_conf": "hgq_ir.quantizer",
-    "get_default_paq_conf": "hgq_ir.quantizer",
-    "set_default_kq_conf": "hgq_ir.quantizer",
-    "set_default_paq_conf": "hgq_ir.quantizer",
-    **{name: "hgq_ir.layers" for name in (
+    "trace_minmax": "hgq_ir.training.calibrate",
+    "ResetMinMax": "hgq_ir.training.callbacks",
+    "FreeBOPs": "hgq_ir.training.callbacks",
+    "CalibratedBOPs": "hgq_ir.training.callbacks",
+    "get_default_kq_conf": "hgq_ir.training.quantizer",
+    "get_default_paq_conf": "hgq_ir.training.quantizer",
+    "set_default_kq_conf": "hgq_ir.training.quantizer",
+    "set_default_paq_conf": "hgq_ir.training.quantizer",
+    **{name: "hgq_ir.training.layers" for name in (
         "HQuantize", "HDense", "HConv1D", "HConv2D", "HActivation", "HAdd", "HDenseBatchNorm",
         "HConv1DBatchNorm", "HConv2DBatchNorm", "PMaxPooling1D", "PMaxPooling2D", "PAveragePooling1D",
         "PAveragePooling2D", "PMaxPool1D", "PMaxPool2D", "PAvgPool1D", "PAvgPool2D", "PConcatenate",

@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hgq_ir.errors import HgqIrError
+from hgq_ir.ir.errors import HgqIrError
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
 
     from hgq_ir.backends.keras_proxy import to_keras_proxy
-    from hgq_ir.interpret import interpret
+    from hgq_ir.ir.interpret import interpret
 
     graph, _ = _pipeline(args)
     if args.data:

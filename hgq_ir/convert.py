@@ -11,8 +11,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from hgq_ir.errors import ConfigError, ModelFileError
-from hgq_ir.graph import Graph
+from hgq_ir.ir.errors import ConfigError, ModelFileError
+from hgq_ir.ir.graph import Graph
 from hgq_ir.passes.base import Pass
 from hgq_ir.passes.manager import PassManager, PipelineResult, default_pipeline
 
@@ -26,7 +26,7 @@ def load_model(path: str) -> Any:
     import keras
 
     import hgq_ir.backends.proxy_layers  # noqa: F401  (registers the proxy layers)
-    import hgq_ir.layers  # noqa: F401  (registers the HGQ layers)
+    import hgq_ir.training.layers  # noqa: F401  (registers the HGQ layers)
 
     if not os.path.exists(path):
         raise ModelFileError(f"model file {path!r} does not exist")

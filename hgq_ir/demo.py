@@ -18,7 +18,7 @@ from typing import TextIO
 
 import numpy as np
 
-from hgq_ir.errors import ConfigError
+from hgq_ir.ir.errors import ConfigError
 
 DEFAULT_EPOCHS = 100
 
@@ -40,7 +40,7 @@ def build_model(beta: float = 1e-7):
     """The demo network: HQuantize -> HDense(32, relu) -> HDense(10)."""
     import keras
 
-    from hgq_ir.layers import HDense, HQuantize
+    from hgq_ir.training.layers import HDense, HQuantize
 
     return keras.Sequential([
         keras.Input((64,), name="pixels"),
@@ -82,10 +82,10 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
 
     from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
     from hgq_ir.backends.keras_proxy import to_keras_proxy
-    from hgq_ir.calibrate import trace_minmax
     from hgq_ir.convert import lift, run_passes
-    from hgq_ir.interpret import interpret
+    from hgq_ir.ir.interpret import interpret
     from hgq_ir.report import format_table, layer_report, total_bops
+    from hgq_ir.training.calibrate import trace_minmax
 
     epochs = epochs or DEFAULT_EPOCHS
     out = Path(out_dir)

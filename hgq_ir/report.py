@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from hgq_ir.graph import Graph
-from hgq_ir.ops import LUT, Input, Quantize
+from hgq_ir.ir.graph import Graph
+from hgq_ir.ir.ops import LUT, Input, Quantize
 
 
 def layer_rows(graph: Graph) -> list[dict[str, object]]:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.fixed import FixedFormat, round_to_integer
-from hgq_ir.graph import Graph
-from hgq_ir.interpret import node_output_formats
-from hgq_ir.ops import Input, Quantize, Signature
+from hgq_ir.ir.fixed import FixedFormat, round_to_integer
+from hgq_ir.ir.graph import Graph
+from hgq_ir.ir.interpret import node_output_formats
+from hgq_ir.ir.ops import Input, Quantize, Signature
 
 
 def cannot_overflow(x: FixedFormat, q: FixedFormat) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from hgq_ir.graph import Graph
+from hgq_ir.ir.graph import Graph
 
 
 class Pass:

@@ -7,9 +7,9 @@ from typing import ClassVar
 
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.fixed import fits_in
-from hgq_ir.graph import Graph, Node
-from hgq_ir.ops import Activation, Flatten, Quantize, Reshape, Signature
+from hgq_ir.ir.fixed import fits_in
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.ops import Activation, Flatten, Quantize, Reshape, Signature
 
 
 @dataclass(frozen=True)

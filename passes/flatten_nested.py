@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.graph import Graph, Node, Value
-from hgq_ir.ops import Input, Submodel
+from hgq_ir.ir.graph import Graph, Node, Value
+from hgq_ir.ir.ops import Input, Submodel
 
 MAX_DEPTH = 64
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.graph import Graph, Node, Weight
-from hgq_ir.ops import BatchNorm, Conv1D, Conv2D, Dense
+from hgq_ir.ir.graph import Graph, Node, Weight
+from hgq_ir.ir.ops import BatchNorm, Conv1D, Conv2D, Dense
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.fixed import FixedFormat
-from hgq_ir.graph import Graph, Node
-from hgq_ir.interpret import infer_value_formats
-from hgq_ir.ops import Conv1D, Conv2D, Dense
-from hgq_ir.windows import extract_patches
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.interpret import infer_value_formats
+from hgq_ir.ir.ops import Conv1D, Conv2D, Dense
+from hgq_ir.ir.windows import extract_patches
 
 
 def _input_widths(node: Node) -> np.ndarray | None:
@@ -67,7 +67,7 @@ class InferFormats(Pass):
 
     1. Input values keep their format (None = float).
     2. Every other value gets ``op.output_formats(input formats)``: exact containers by
-       interval arithmetic on the actual constants (see ``hgq_ir.fixed``); None (float) where
+       interval arithmetic on the actual constants (see ``hgq_ir.ir.fixed``); None (float) where
        the op is not exact (float activations) or an input is float.
     3. ``node.meta['bops']`` is set on Dense/Conv nodes whose input is fixed-point.
     Changed means some format or BOPs figure differs from before.

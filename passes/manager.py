@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.errors import HgqIrError, PassError
-from hgq_ir.graph import Graph
+from hgq_ir.ir.errors import HgqIrError, PassError
+from hgq_ir.ir.graph import Graph
 
 
 @dataclass

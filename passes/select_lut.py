@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.errors import TableTooLargeError
-from hgq_ir.fixed import FixedFormat, quantize
-from hgq_ir.graph import Graph, Node
-from hgq_ir.ops import LUT, NUMPY_ACTIVATIONS, Activation, Quantize
+from hgq_ir.ir.errors import TableTooLargeError
+from hgq_ir.ir.fixed import FixedFormat, quantize
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.ops import LUT, NUMPY_ACTIVATIONS, Activation, Quantize
 
 NEVER_TABLED = ("linear", "relu", "softmax")
 

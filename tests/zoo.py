@@ -34,9 +34,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from hgq_ir.calibrate import trace_minmax  # noqa: E402
-from hgq_ir.fixed import FixedFormat, quantize  # noqa: E402
-from hgq_ir.layers import (  # noqa: E402
+from hgq_ir.ir.fixed import FixedFormat, quantize  # noqa: E402
+from hgq_ir.training.calibrate import trace_minmax  # noqa: E402
+from hgq_ir.training.layers import (  # noqa: E402
     HActivation,
     HAdd,
     HConv1D,
@@ -54,7 +54,7 @@ from hgq_ir.layers import (  # noqa: E402
     PReshape,
     Signature,
 )
-from hgq_ir.layers.graph import iter_layers  # noqa: E402
+from hgq_ir.training.layers.graph import iter_layers  # noqa: E402
 
 N_CALIB, N_TEST = 4096, 1024
 Zoo = tuple[keras.Model, np.ndarray, np.ndarray]

@@ -1,4 +1,4 @@
-"""Proxy layers: exact against ``hgq_ir.fixed.quantize`` and bit-exact through hls4ml C simulation.
+"""Proxy layers: exact against ``hgq_ir.ir.fixed.quantize`` and bit-exact through hls4ml C simulation.
 
 One hand-built proxy with three inputs and many output branches is converted and compiled once
 (module fixture, ~10-20 s of g++); every branch is checked three ways with exact equality:
@@ -24,8 +24,8 @@ import pytest
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT
 from hls4ml_harness import HlsModel
 
-from hgq_ir.errors import FormatError
-from hgq_ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+from hgq_ir.ir.errors import FormatError
+from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
 
 RNG_SEED = 20261124
 FIN = FixedFormat(k=[1, 1, 1, 1, 0, 1, 1, 0], i=[3, 2, 3, 1, 3, 3, 0, 0], f=[2, 3, 1, 4, 2, 0, 3, 0],

@@ -20,7 +20,7 @@ import zoo  # noqa: E402
 from hls4ml_harness import HlsModel  # noqa: E402
 
 from hgq_ir.convert import lift, run_passes, to_proxy_model  # noqa: E402
-from hgq_ir.graph import Graph  # noqa: E402
+from hgq_ir.ir.graph import Graph  # noqa: E402
 
 AGGRESSIVE = (False, True)
 

@@ -5,7 +5,7 @@ import numpy as np
 from hls4ml_harness import HlsModel
 
 import hgq_ir
-from hgq_ir.layers import HDense, HQuantize, PConcatenate
+from hgq_ir.training.layers import HDense, HQuantize, PConcatenate
 
 
 def test_three_way_concatenate_is_bit_exact(tmp_path):

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import zoo
 
-from hgq_ir.calibrate import trace_minmax
 from hgq_ir.convert import convert, to_proxy_model
-from hgq_ir.errors import NotBitExactWarning, TableTooLargeError, UnsupportedLayerError, UntracedModelError
-from hgq_ir.layers import HActivation, HDense, HQuantize
+from hgq_ir.ir.errors import NotBitExactWarning, TableTooLargeError, UnsupportedLayerError, UntracedModelError
+from hgq_ir.training.calibrate import trace_minmax
+from hgq_ir.training.layers import HActivation, HDense, HQuantize
 
 
 def _mlp(name: str = "mlp") -> keras.Model:

@@ -17,11 +17,11 @@ from hgq_ir.backends.keras_proxy import to_keras_proxy
 from hgq_ir.passes.manager import default_pipeline
 from hls4ml_harness import HlsModel
 
-from hgq_ir.calibrate import trace_minmax
 from hgq_ir.convert import lift, run_passes
-from hgq_ir.interpret import interpret
-from hgq_ir.layers import HDense, HQuantize
-from hgq_ir.ops import Quantize
+from hgq_ir.ir.interpret import interpret
+from hgq_ir.ir.ops import Quantize
+from hgq_ir.training.calibrate import trace_minmax
+from hgq_ir.training.layers import HDense, HQuantize
 
 SEED = 7
 
@@ -93,7 +93,7 @@ def test_proxy_vs_hls4ml(hazard_model, tmp_path, cap: bool) -> None:  # noqa: AN
 def _tanh_lut_chain(name: str, seed: int, n_in: int, n_hidden: int, n_out: int,
                     bits: dict[str, tuple[int, int]], paq_conf: dict | None = None) -> keras.Model:
     """``q_in -> d1 (no bias) -> tanh (becomes a LUT) -> d2`` with random trained bits in ``bits`` ranges."""
-    from hgq_ir.layers import HActivation
+    from hgq_ir.training.layers import HActivation
 
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)

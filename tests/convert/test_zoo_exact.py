@@ -22,10 +22,10 @@ import pytest
 import zoo
 
 from hgq_ir.convert import to_proxy_model
-from hgq_ir.fixed import round_to_integer
-from hgq_ir.graph import Graph, Node
-from hgq_ir.interpret import Interpreter, interpret
-from hgq_ir.ops import Quantize
+from hgq_ir.ir.fixed import round_to_integer
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.interpret import Interpreter, interpret
+from hgq_ir.ir.ops import Quantize
 
 ZooCache = Any  # tests/convert/conftest.py: the session's lazily built zoo artefacts
 AGGRESSIVE = (False, True)

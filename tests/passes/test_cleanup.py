@@ -4,9 +4,9 @@ import numpy as np
 from hgq_ir.passes.cleanup import Cleanup
 from hgq_ir.passes.manager import PassManager
 
-from hgq_ir.fixed import FixedFormat
-from hgq_ir.graph import Graph
-from hgq_ir.ops import Activation, Flatten, Quantize, Reshape
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Graph
+from hgq_ir.ir.ops import Activation, Flatten, Quantize, Reshape
 
 
 def tiny() -> Graph:

@@ -6,10 +6,10 @@ from hgq_ir.passes.flatten_nested import FlattenNested
 from hgq_ir.passes.fuse_batchnorm import FuseBatchNorm
 from hgq_ir.passes.infer_formats import InferFormats
 
-from hgq_ir.fixed import FixedFormat
-from hgq_ir.graph import Graph, Weight
-from hgq_ir.interpret import interpret
-from hgq_ir.ops import Activation, Add, BatchNorm, Dense, Quantize, Submodel
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Graph, Weight
+from hgq_ir.ir.interpret import interpret
+from hgq_ir.ir.ops import Activation, Add, BatchNorm, Dense, Quantize, Submodel
 
 KERNEL = Weight(np.array([[1.0, 0.5], [0.25, -1.0]]))
 
