@@ -2,8 +2,12 @@
 ``FixedPointQuantizer`` and ``UnaryLUT`` layers, as hls4ml 1.3 reads them.
 
 Every node becomes one Keras layer of the same name. Before emitting, :func:`float32_hazards`
-lists the values a float32 proxy cannot compute exactly (more than 24 significant bits); the
-emitter warns about each, naming it, instead of drifting silently.
+lists the values a float32 proxy cannot compute exactly (more than 24 significant bits) and
+:func:`float_nodes` the nodes whose result is not fixed-point at all (an unfused BatchNorm, a
+float activation); the emitter warns about each, naming it, instead of drifting silently.
+
+Op kinds map to emitters in :data:`EMITTERS`; kinds the proxy cannot emit are listed with the
+reason in :data:`REFUSED` (a test checks that every op kind is in one of them).
 """
 
 from __future__ import annotations
@@ -11,34 +15,18 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
-from hgq_ir.ir.errors import GraphError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.errors import GraphError, InternalError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
-from hgq_ir.ir.interpret import infer_value_formats
-from hgq_ir.ir.ops import (
-    LUT,
-    Activation,
-    Add,
-    AvgPool1D,
-    AvgPool2D,
-    BatchNorm,
-    Concatenate,
-    Conv1D,
-    Conv2D,
-    Dense,
-    Flatten,
-    Input,
-    MaxPool1D,
-    MaxPool2D,
-    Quantize,
-    Reshape,
-    Signature,
-)
+from hgq_ir.ir.ops import LUT, Activation
 
 FLOAT32_EXACT_BITS = 24
 EXACT_ACTIVATIONS = ("linear", "relu")
@@ -46,15 +34,30 @@ EXACT_ACTIVATIONS = ("linear", "relu")
 
 def float32_hazards(graph: Graph) -> list[str]:
     """Names of nodes whose float32 evaluation may round (they need more than 24 bits)."""
-    formats = infer_value_formats(graph)
+    formats = propagate(graph)
     bad = []
     for node in graph.nodes:
-        if isinstance(node.op, Input):
+        if node.op.is_source:
             continue
         bits = node.op.exact_bits([formats[v.name] for v in node.inputs], [v.shape for v in node.inputs],
                                   node.weights)
         if bits > FLOAT32_EXACT_BITS:
             bad.append(f"{node.name} ({bits} bits)")
+    return bad
+
+
+def float_nodes(graph: Graph) -> list[str]:
+    """Nodes whose output is a float, not a fixed-point value, though all their inputs are fixed-point.
+
+    Each is where exactness ends (an unfused BatchNorm, a float activation such as softmax): the
+    proxy and hls4ml compute such a value with their own float or fixed-point approximations.
+    """
+    bad = []
+    for node in graph.nodes:
+        if node.op.is_source or node.op.activation is not None or any(v.format is None for v in node.inputs):
+            continue  # standard activations warn when emitted
+        if any(v.format is None for v in node.outputs):
+            bad.append(f"{node.origin or node.name} ({node.op.kind})")
     return bad
 
 
@@ -91,33 +94,42 @@ def free_name(name: str, taken: set[str] | frozenset[str]) -> str:
     return new
 
 
-def _quantizer(node: Node, taken: set[str] | frozenset[str] = frozenset()) -> keras.layers.Layer:
-    fmt = node.op.format
+@dataclass
+class EmitContext:
+    """What emitters share while a proxy is built: the graph, the Keras names taken, absorbed nodes."""
+
+    graph: Graph
+    taken: set[str]
+    absorbed: set[str] = field(default_factory=set)
+    tensors: dict[str, Any] = field(default_factory=dict)
+
+
+Emitter = Callable[[Node, list[Any], EmitContext], Any]
+
+
+def _quantizer(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+    fmt = node.op.quantizer_format
     overrides = None
     pf = node.meta.get("parallel_factor")
     target = node.meta.get("overrides_for")
     if pf is not None and target:
         overrides = {"layers": {target: {"parallelization_factor": int(pf)}}}
-    return FixedPointQuantizer.from_format(fmt, name=hls_safe_name(node.name, taken), overrides=overrides,
-                                           rank=len(node.output.shape))
-
-
-def _set_weights(layer: keras.layers.Layer, node: Node, names: tuple[str, ...]) -> None:
-    arrays = [np.asarray(node.weights[n].array, dtype=np.float32) for n in names if n in node.weights]
-    layer.set_weights(arrays)
+    name = hls_safe_name(node.name, ctx.taken)
+    ctx.taken.add(name)
+    layer = FixedPointQuantizer.from_format(fmt, name=name, overrides=overrides, rank=len(node.output.shape))
+    return layer(args[0])
 
 
 def fused_relu(graph: Graph, node: Node) -> Node | None:
-    """The relu node a Dense/Conv node's Keras layer absorbs (its only user), if any.
+    """The relu node a kernel op's Keras layer absorbs (its only user), if any.
 
     One Keras layer fewer per relu layer: hls4ml splits ``activation='relu'`` off again, with the
     same types, and building Keras layers is most of the proxy's construction time.
     """
-    if not isinstance(node.op, (Dense, Conv1D, Conv2D)) or node.output in graph.outputs:
+    if not node.op.has_kernel or node.output in graph.outputs:
         return None
     users = node.output.users
-    if len(users) == 1 and isinstance(users[0].op, Activation) and users[0].op.function == "relu" \
-            and users[0].op.fn is None:
+    if len(users) == 1 and users[0].op.activation == "relu":
         return users[0]
     return None
 
@@ -136,22 +148,50 @@ def _serializable_initializers(layer: keras.layers.Layer) -> None:
     layer.bias_initializer = keras.initializers.get("zeros")
 
 
-def _dense(node: Node, activation: str | None = None) -> keras.layers.Layer:
+def _kernel_layer(make: Callable[[Node, str | None], keras.layers.Layer]) -> Emitter:
+    """An emitter for a kernel op whose layer may absorb the relu after it."""
+
+    def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+        relu = fused_relu(ctx.graph, node)
+        layer = make(node, "relu" if relu is not None else None)
+        ctx.taken.add(layer.name)
+        out = layer(args[0])
+        _serializable_initializers(layer)
+        if relu is not None:
+            ctx.absorbed.add(relu.name)
+            ctx.tensors[relu.output.name] = out
+        return out
+
+    return emit
+
+
+def _dense(node: Node, activation: str | None) -> keras.layers.Layer:
     k = node.weights["kernel"].array
     return keras.layers.Dense(k.shape[1], use_bias="bias" in node.weights, activation=activation, name=node.name,
                               **_initializers(node))
 
 
-def _conv(node: Node, activation: str | None = None) -> keras.layers.Layer:
-    cls = keras.layers.Conv1D if isinstance(node.op, Conv1D) else keras.layers.Conv2D
+def _conv(node: Node, activation: str | None) -> keras.layers.Layer:
+    cls = {1: keras.layers.Conv1D, 2: keras.layers.Conv2D}[node.op.rank]
     k = node.weights["kernel"].array
     return cls(k.shape[-1], node.op.window, strides=node.op.strides, padding=node.op.padding,
                use_bias="bias" in node.weights, activation=activation, name=node.name, **_initializers(node))
 
 
-def _pool(cls: Any) -> Callable[[Node], keras.layers.Layer]:
-    return lambda node: cls(pool_size=node.op.window, strides=node.op.strides, padding=node.op.padding,
-                            name=node.name)
+def _layer(make: Callable[[Node], keras.layers.Layer], variadic: bool = False) -> Emitter:
+    """An emitter building one layer ``make(node)`` and calling it on the input (or the list of inputs)."""
+
+    def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+        layer = make(node)
+        ctx.taken.add(layer.name)
+        return layer(args if variadic else args[0])
+
+    return emit
+
+
+def _pool(cls: Any) -> Emitter:
+    return _layer(lambda node: cls(pool_size=node.op.window, strides=node.op.strides, padding=node.op.padding,
+                                   name=node.name))
 
 
 def _activation(node: Node) -> keras.layers.Layer:
@@ -161,7 +201,7 @@ def _activation(node: Node) -> keras.layers.Layer:
                                     "converts as a lookup table (raise unary_lut_max_table_size)")
     if op.function not in EXACT_ACTIVATIONS:
         warnings.warn(f"activation {node.origin!r} ({op.function}) is computed by hls4ml's own approximation: "
-                      "not bit-exact (a lookup table would be)", NotBitExactWarning, stacklevel=3)
+                      "not bit-exact (a lookup table would be)", NotBitExactWarning, stacklevel=5)
     return keras.layers.Activation(op.function, name=node.name)
 
 
@@ -172,97 +212,103 @@ def _lut(node: Node) -> keras.layers.Layer:
     return UnaryLUT(kif_in, kif_out, op.table, RND=op.out_format.round, SAT=op.out_format.overflow, name=node.name)
 
 
-def _concatenate(node: Node, name: str | None = None) -> keras.layers.Layer:
+def _concatenate_layer(node: Node, name: str) -> keras.layers.Layer:
     # a negative axis: hls4ml 1.3's bit-exact flow indexes its batch-less per-element formats with
     # the Keras axis as given (a positive axis counts the batch axis and is off by one there)
-    return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=name or node.name)
+    return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=name)
 
 
-def _concatenate_chain(node: Node, args: list[Any], taken: set[str]) -> Any:
-    """Concatenate three or more tensors as a chain of pairs: hls4ml's Concatenate takes two inputs."""
+def _concatenate(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+    """Concatenate; three or more tensors as a chain of pairs (hls4ml's Concatenate takes two inputs)."""
     acc = args[0]
     for j, t in enumerate(args[1:], start=1):
-        last = j == len(args) - 1
-        name = node.name if last else free_name(f"{node.name}_{j}", taken)
-        taken.add(name)
-        acc = _concatenate(node, name)([acc, t])
+        name = node.name if j == len(args) - 1 else free_name(f"{node.name}_{j}", ctx.taken)
+        ctx.taken.add(name)
+        acc = _concatenate_layer(node, name)([acc, t])
     return acc
 
 
-def _batchnorm(node: Node) -> keras.layers.Layer:
-    return keras.layers.BatchNormalization(epsilon=node.op.epsilon, name=node.name,
-                                           center="beta" in node.weights, scale="gamma" in node.weights)
+BATCHNORM_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 
 
-EMITTERS: dict[type, Callable[[Node], keras.layers.Layer]] = {
-    Quantize: _quantizer,
-    Signature: _quantizer,
-    Dense: _dense,
-    Conv1D: _conv,
-    Conv2D: _conv,
-    MaxPool1D: _pool(keras.layers.MaxPooling1D),
-    MaxPool2D: _pool(keras.layers.MaxPooling2D),
-    AvgPool1D: _pool(keras.layers.AveragePooling1D),
-    AvgPool2D: _pool(keras.layers.AveragePooling2D),
-    Activation: _activation,
-    LUT: _lut,
-    Add: lambda n: keras.layers.Add(name=n.name),
-    Concatenate: _concatenate,
-    Reshape: lambda n: keras.layers.Reshape(n.op.target, name=n.name),
-    Flatten: lambda n: keras.layers.Flatten(name=n.name),
-    BatchNorm: _batchnorm,
+def _batchnorm(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+    layer = keras.layers.BatchNormalization(epsilon=node.op.epsilon, name=node.name,
+                                            center="beta" in node.weights, scale="gamma" in node.weights)
+    ctx.taken.add(layer.name)
+    out = layer(args[0])
+    layer.set_weights([np.asarray(node.weights[n].array, dtype=np.float32) for n in BATCHNORM_WEIGHTS
+                       if n in node.weights])
+    return out
+
+
+#: op kind -> emitter ``(node, input tensors, ctx) -> output tensor``
+EMITTERS: dict[str, Emitter] = {
+    "Quantize": _quantizer,
+    "Signature": _quantizer,
+    "Dense": _kernel_layer(_dense),
+    "Conv1D": _kernel_layer(_conv),
+    "Conv2D": _kernel_layer(_conv),
+    "MaxPool1D": _pool(keras.layers.MaxPooling1D),
+    "MaxPool2D": _pool(keras.layers.MaxPooling2D),
+    "AvgPool1D": _pool(keras.layers.AveragePooling1D),
+    "AvgPool2D": _pool(keras.layers.AveragePooling2D),
+    "Activation": _layer(_activation),
+    "LUT": _layer(_lut),
+    "Add": _layer(lambda n: keras.layers.Add(name=n.name), variadic=True),
+    "Concatenate": _concatenate,
+    "Reshape": _layer(lambda n: keras.layers.Reshape(n.op.target, name=n.name)),
+    "Flatten": _layer(lambda n: keras.layers.Flatten(name=n.name)),
+    "BatchNorm": _batchnorm,
 }
-WEIGHTS = {BatchNorm: ("gamma", "beta", "moving_mean", "moving_variance")}
-INITIALIZED = (Dense, Conv1D, Conv2D)
+#: op kind -> why the proxy does not emit it (sources become ``keras.Input``)
+REFUSED: dict[str, str] = {
+    "Input": "a graph input becomes keras.Input, not a layer",
+    "Submodel": "nested graphs are inlined by flatten_nested before emission",
+}
 
 
 def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
-    """The Keras proxy model of ``graph`` (after the pass pipeline).
+    """The Keras proxy model of ``graph`` (after the core pipeline and the proxy's legalization).
 
-    Warns :class:`NotBitExactWarning` for every value a float32 proxy cannot compute exactly.
-    Every layer is named after its node, except quantizers named like a C++ keyword or an hls4ml
-    ``nnet`` function (e.g. ``tanh``): they get a ``_q`` suffix (see :data:`HLS_RESERVED_NAMES`).
+    Warns :class:`NotBitExactWarning` for every value a float32 proxy cannot compute exactly and
+    for every node whose result is a float. Every layer is named after its node, except
+    quantizers named like a C++ keyword or an hls4ml ``nnet`` function (e.g. ``tanh``): they get
+    a ``_q`` suffix (see :data:`HLS_RESERVED_NAMES`).
     """
     hazards = float32_hazards(graph)
     if hazards:
         warnings.warn("the float32 proxy cannot compute these exactly (> 24 significant bits): "
                       + ", ".join(hazards), NotBitExactWarning, stacklevel=2)
-    tensors: dict[str, Any] = {}
+    floats = float_nodes(graph)
+    if floats:
+        warnings.warn("not bit-exact: these layers compute float values between fixed-point ones, which the "
+                      "proxy and hls4ml approximate differently: " + ", ".join(floats)
+                      + " (fuse a BatchNormalization into the layer before it, or quantize the result)",
+                      NotBitExactWarning, stacklevel=2)
+    ctx = EmitContext(graph, {n.name for n in graph.nodes})
     inputs = []
-    taken = {n.name for n in graph.nodes}
-    absorbed: set[str] = set()
     for node in graph.nodes:
-        if node.name in absorbed:
+        if node.name in ctx.absorbed:
             continue
-        if isinstance(node.op, Input):
+        if node.op.is_source:
             t = keras.Input(node.output.shape, name=node.name)
             inputs.append(t)
-            tensors[node.output.name] = t
+            ctx.tensors[node.output.name] = t
             continue
-        emit = EMITTERS.get(type(node.op))
+        emit = EMITTERS.get(node.op.kind)
         if emit is None:
-            raise GraphError(f"node {node.name!r}: the Keras proxy has no layer for {node.op.kind} "
-                             "(run the default pipeline first: it inlines Submodels)")
-        if isinstance(node.op, Concatenate) and len(node.inputs) > 2:
-            tensors[node.output.name] = _concatenate_chain(node, [tensors[v.name] for v in node.inputs], taken)
-            continue
-        relu = fused_relu(graph, node)
-        if relu is not None:
-            layer = emit(node, activation="relu")
-            absorbed.add(relu.name)
-        else:
-            layer = _quantizer(node, taken) if emit is _quantizer else emit(node)
-        taken.add(layer.name)
-        args = [tensors[v.name] for v in node.inputs]
-        out = layer(args if isinstance(node.op, (Add, Concatenate)) else args[0])
-        if type(node.op) in WEIGHTS:
-            _set_weights(layer, node, WEIGHTS[type(node.op)])
-        elif isinstance(node.op, INITIALIZED):
-            _serializable_initializers(layer)
-        tensors[node.output.name] = out
-        if relu is not None:
-            tensors[relu.output.name] = out
-    outputs = [tensors[v.name] for v in graph.outputs]
+            why = REFUSED.get(node.op.kind, "no emitter")
+            raise GraphError(f"node {node.name!r} (from {node.origin!r}): the Keras proxy cannot emit "
+                             f"{node.op.kind}: {why}")
+        try:
+            ctx.tensors[node.output.name] = emit(node, [ctx.tensors[v.name] for v in node.inputs], ctx)
+        except (UnsupportedLayerError, GraphError):
+            raise
+        except Exception as e:
+            raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from "
+                                f"{node.origin!r}) as a Keras layer: {type(e).__name__}: {e}",
+                                step="emit proxy", node=node.name) from e
+    outputs = [ctx.tensors[v.name] for v in graph.outputs]
     # Keras maps a functional graph recursively, a few frames a layer: deep models need room
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20 * len(graph) + 1000))
@@ -270,3 +316,8 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
         return keras.Model(inputs, outputs if len(outputs) > 1 else outputs[0], name=name or graph.name)
     finally:
         sys.setrecursionlimit(limit)
+
+
+def save_proxy(proxy: keras.Model, path: Path) -> None:
+    """Save a proxy model as ``.keras`` (the registry's writer renames it into place)."""
+    proxy.save(path)

@@ -1,13 +1,22 @@
-"""The ``hgq-ir`` command: demo, convert, inspect, verify, report."""
+"""The ``hgq-ir`` command: demo, convert, inspect, verify, report.
+
+Exit codes: 0 success, 1 a verification found a mismatch, 2 an error the user can fix (one line
+on stderr), 3 an internal error of hgq-ir (one line naming the step and node, and a request to
+report it; ``--debug`` prints the traceback).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
-from hgq_ir.ir.errors import HgqIrError
+from hgq_ir.backends.registry import TARGETS, get_target
+from hgq_ir.ir.errors import HgqIrError, InternalError
+
+REPORT_HINT = "this is a bug in hgq-ir: please report it with the command and model (--debug shows the traceback)"
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -16,12 +25,13 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lut-size", type=int, default=1024, help="unary_lut_max_table_size (default 1024; <= 0: off)")
 
 
-def _pipeline(args: argparse.Namespace, dump=None, diff: bool = False):
+def _pipeline(args: argparse.Namespace, target: str | None = None, dump=None, diff: bool = False):
+    """Lift ``args.model`` and run the core pipeline plus ``target``'s legalization."""
     from hgq_ir.convert import lift, run_passes
 
     graph = lift(args.model)
     result = run_passes(graph, aggressive=not args.conservative, unary_lut_max_table_size=args.lut_size,
-                        dump=dump, diff=diff)
+                        dump=dump, diff=diff, target=target)
     return graph, result
 
 
@@ -33,37 +43,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    """Convert a saved model to a target and write it."""
-    from hgq_ir.backends.keras_proxy import to_keras_proxy
-
-    graph, _ = _pipeline(args)
-    if args.to == "ir":
-        text = str(graph)
-        if args.out:
-            with open(args.out, "w") as fh:
-                fh.write(text + "\n")
-        else:
-            print(text)
+    """Convert a saved model to a target and write it (atomically)."""
+    target = get_target(args.to)
+    out = args.out
+    if out is None and args.to == "ir":
+        graph, _ = _pipeline(args, target=None)
+        print(graph)
         return 0
-    out = args.out or os.path.splitext(os.path.basename(args.model))[0] + "_proxy.keras"
-    to_keras_proxy(graph).save(out)
-    print(f"wrote {out}")
+    out = out or os.path.splitext(os.path.basename(args.model))[0] + f"_{args.to}{target.suffix}"
+    graph, _ = _pipeline(args, target=None if args.to == "ir" else args.to)
+    artefact = target.emit(graph, f"{graph.name}_{args.to}")
+    print(f"wrote {target.write(artefact, out)}")
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    """Print the IR as lifted, or after a pass (with --diff, what that pass changed)."""
-    if args.after is None:
+    """Print the IR as lifted, or after a pass run (with --diff, what that run changed)."""
+    if args.after is None and args.target is None:
         from hgq_ir.convert import lift
 
         print(lift(args.model))
         return 0
-    _, result = _pipeline(args, dump=[args.after], diff=args.diff)
-    for r in result.records:
-        if r.name == args.after:
-            print(f"# after {r.name} ({'changed' if r.changed else 'unchanged'}, {r.seconds * 1e3:.2f} ms)")
-            print(r.diff if args.diff else r.ir_after)
-            break
+    if args.after is None:
+        graph, _ = _pipeline(args, target=args.target)
+        print(f"# after the core pipeline and {args.target!r}'s legalization")
+        print(graph)
+        return 0
+    _, result = _pipeline(args, target=args.target, dump=[args.after], diff=args.diff)
+    r = result.record(args.after)
+    print(f"# after {r.name} ({'changed' if r.changed else 'unchanged'}, {r.seconds * 1e3:.2f} ms)")
+    print(r.diff if args.diff else r.ir_after)
     return 0
 
 
@@ -71,17 +80,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Check that the Keras proxy (and hls4ml's C simulation, with --hls) match the reference interpreter."""
     import numpy as np
 
-    from hgq_ir.backends.keras_proxy import to_keras_proxy
     from hgq_ir.ir.interpret import interpret
 
-    graph, _ = _pipeline(args)
+    graph, _ = _pipeline(args, target="proxy")
     if args.data:
         x = np.load(args.data)
     else:
         shape = graph.inputs[0].shape
         x = np.random.default_rng(0).normal(size=(args.samples, *shape))
     ref = interpret(graph, x)
-    proxy = to_keras_proxy(graph)
+    proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
     px = np.asarray(proxy.predict(x, verbose=0), dtype=np.float64)
     rates = {"Keras proxy": float(np.mean(np.all((px == ref).reshape(len(x), -1), axis=1)))}
     if args.hls:
@@ -103,7 +111,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Print the per-layer report (formats, BOPs, overflow modes, LUTs) and the pass timings."""
     from hgq_ir.report import layer_report
 
-    graph, result = _pipeline(args)
+    graph, result = _pipeline(args, target=args.target)
     print(layer_report(graph))
     print()
     print(result.table())
@@ -112,7 +120,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hgq-ir``."""
-    p = argparse.ArgumentParser(prog="hgq-ir", description=__doc__)
+    p = argparse.ArgumentParser(prog="hgq-ir", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train a small HGQ model on digits, convert, verify, report")
     d.add_argument("--out", default="hgq-ir-demo", help="output folder (default ./hgq-ir-demo)")
@@ -120,14 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("convert", help="convert a .keras/.h5 model")
     c.add_argument("model")
-    c.add_argument("--to", default="proxy", choices=["proxy", "ir"])
-    c.add_argument("--out", required=False, help="output file (default: <model>_proxy.keras; IR: stdout)")
+    c.add_argument("--to", default="proxy", choices=list(TARGETS),
+                   help="; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
+    c.add_argument("--out", required=False, help="output file (default: <model>_<to><suffix>; IR: stdout)")
     _convert_args(c)
     c.set_defaults(func=cmd_convert)
     i = sub.add_parser("inspect", help="print the IR, after any pass")
     i.add_argument("model")
-    i.add_argument("--after", default=None, help="pass name to dump after")
+    i.add_argument("--after", default=None,
+                   help="pass run to dump after (infer_formats#2 for a pass that runs more than once)")
     i.add_argument("--diff", action="store_true", help="show the diff a pass made")
+    i.add_argument("--target", default=None, choices=list(TARGETS),
+                   help="also run this target's legalization passes (e.g. proxy: what hls4ml computes)")
     _convert_args(i)
     i.set_defaults(func=cmd_inspect)
     v = sub.add_parser("verify", help="check backends against the reference interpreter")
@@ -139,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_verify)
     r = sub.add_parser("report", help="per-layer report")
     r.add_argument("model")
+    r.add_argument("--target", default=None, choices=list(TARGETS),
+                   help="report the IR legalized for this target (default: the model's own IR)")
     _convert_args(r)
     r.set_defaults(func=cmd_report)
     return p
@@ -171,9 +187,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     import_tensorflow_quietly()
     try:
         return int(args.func(args) or 0)
+    except InternalError as e:
+        return _internal(e, str(e), args.debug)
     except HgqIrError as e:
-        print(f"hgq-ir: error: {e}", file=sys.stderr)
+        print(f"hgq-ir: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug outside any pass or emitter
+        return _internal(e, f"internal error in 'hgq-ir {args.command}': {type(e).__name__}: {e}", args.debug)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _internal(e: BaseException, message: str, debug: bool) -> int:
+    """Report an internal error: one line and a hint, or the whole traceback with ``--debug``; exit code 3."""
+    if debug:
+        traceback.print_exception(e, file=sys.stderr)
+    print(f"hgq-ir: {_one_line(message)}; {REPORT_HINT}", file=sys.stderr)
+    return 3
 
 
 if __name__ == "__main__":

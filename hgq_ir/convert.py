@@ -1,7 +1,8 @@
-"""The public conversion API: lift -> passes -> emit.
+"""The public conversion API: lift -> core passes -> the target's legalization -> emit.
 
->>> proxy = hgq_ir.to_proxy_model(model)             # doctest: +SKIP
->>> graph = hgq_ir.convert(model, to="ir")            # doctest: +SKIP
+>>> proxy = hgq_ir.to_proxy_model(model)                       # doctest: +SKIP
+>>> graph = hgq_ir.convert(model, to="ir")                      # the model's own meaning
+>>> legal = hgq_ir.convert(model, to="ir", target="proxy")      # what proxy and firmware compute
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from hgq_ir.backends.registry import TARGETS, get_target
 from hgq_ir.ir.errors import ConfigError, ModelFileError
 from hgq_ir.ir.graph import Graph
 from hgq_ir.passes.base import Pass
-from hgq_ir.passes.manager import PassManager, PipelineResult, default_pipeline
+from hgq_ir.passes.manager import PassManager, PipelineResult, core_pipeline
 
-TARGETS = ("proxy", "ir")
+__all__ = ["TARGETS", "convert", "lift", "load_model", "pipeline", "run_passes", "to_proxy_model"]
 
 
 def load_model(path: str) -> Any:
@@ -58,50 +60,64 @@ def _check_keras_archive(path: str) -> None:
 
 
 def lift(model: Any) -> Graph:
-    """The IR of a Keras model (HGQ layers, plain Keras layers), before any pass.
+    """The IR of a model before any pass, read by the frontend that accepts it.
 
-    ``model`` may also be a path to a ``.keras``/``.h5`` file. The model is only read.
+    ``model`` may be a live Keras 3 model (HGQ and plain Keras layers), a live tf_keras model, or
+    a path to a ``.keras``/``.h5`` file (see ``hgq_ir.frontends.registry``). The model is only read.
     """
-    from hgq_ir.frontends.hgq import hgq_lifter
+    from hgq_ir.frontends.registry import lift_model
 
-    if isinstance(model, str):
-        model = load_model(model)
-    return hgq_lifter().lift(model)
+    return lift_model(model, load=load_model)
+
+
+def pipeline(target: str | None = None, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> list[Pass]:
+    """The core pipeline, followed by ``target``'s legalization passes when a target is named."""
+    passes = core_pipeline(aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
+    if target is not None:
+        passes += get_target(target).legalization()
+    return passes
 
 
 def run_passes(graph: Graph, passes: Sequence[Pass] | None = None, dump: Sequence[str] | str | None = None,
-               diff: bool = False, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> PipelineResult:
-    """Run ``passes`` (default: the default pipeline) over ``graph`` in place."""
+               diff: bool = False, aggressive: bool = True, unary_lut_max_table_size: int = 1024,
+               target: str | None = None) -> PipelineResult:
+    """Run ``passes`` (default: :func:`pipeline` for ``target``) over ``graph`` in place."""
     if passes is None:
-        passes = default_pipeline(aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
+        passes = pipeline(target, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
     return PassManager(passes).run(graph, dump=dump, diff=diff)
 
 
 def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_max_table_size: int = 1024,
-            dump: Sequence[str] | str | None = None) -> Any:
-    """Convert ``model`` to a target: ``"proxy"`` (Keras proxy model) or ``"ir"`` (the Graph after the passes).
+            dump: Sequence[str] | str | None = None, target: str | None = None) -> Any:
+    """Convert ``model`` to target ``to`` (a name in ``hgq_ir.convert.TARGETS``: ``"proxy"``, ``"ir"``).
+
+    ``to="ir"`` returns the Graph after the core pipeline: the model's own meaning, what
+    ``interpret`` computes. ``to="ir", target="proxy"`` also runs the proxy target's
+    legalization: the graph whose interpretation the proxy and hls4ml's firmware compute bit for
+    bit. Any other ``to`` legalizes for itself and returns its artefact (the proxy: a Keras model).
 
     ``aggressive=True`` (upstream HGQ's default) wraps on overflow everywhere; ``False`` saturates
     where overflow is possible. ``unary_lut_max_table_size`` (default 1024; upstream HGQ's default
     is -1, off) turns activations with at most that many representable inputs into exact lookup
     tables, so that tanh/sigmoid proxies are bit-exact by default. ``dump`` prints the IR after
-    the named passes (or ``"all"``).
+    the named pass runs (``"infer_formats#2"`` for a pass that runs twice) or ``"all"``.
     """
-    if to not in TARGETS:
-        raise ConfigError(f"unknown target {to!r}; choose one of {TARGETS}")
+    out = get_target(to)
+    if target is not None:
+        get_target(target)
+        if to != "ir" and target != to:
+            raise ConfigError(f"target={target!r} only applies to to='ir' (the legalized IR); to={to!r} "
+                              f"legalizes for {to!r} itself")
+    legalize_for = target if to == "ir" else to
     with paused_gc():
         graph = lift(model)
         result = run_passes(graph, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size,
-                            dump=dump)
+                            dump=dump, target=None if legalize_for == "ir" else legalize_for)
         if dump:
             for r in result.records:
                 if r.ir_after is not None:
                     print(f"# IR after {r.name}\n{r.ir_after}\n")
-        if to == "ir":
-            return result.graph
-        from hgq_ir.backends.keras_proxy import to_keras_proxy
-
-        return to_keras_proxy(result.graph, name=f"{getattr(model, 'name', 'model')}_proxy")
+        return out.emit(result.graph, f"{result.graph.name}_{to}")
 
 
 @contextmanager

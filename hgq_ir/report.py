@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from hgq_ir.ir.graph import Graph
-from hgq_ir.ir.ops import LUT, Input, Quantize
 
 
 def layer_rows(graph: Graph) -> list[dict[str, object]]:
     """One dict a node: ``node``, ``origin``, ``op``, ``format``, ``bops``, ``overflow``, ``lut``."""
     rows = []
     for node in graph.nodes:
-        if isinstance(node.op, Input):
+        if node.op.is_source:
             continue
         v = node.outputs[0]
         rows.append({
@@ -20,8 +19,8 @@ def layer_rows(graph: Graph) -> list[dict[str, object]]:
             "format": v.format.summary() if v.format is not None else "float",
             "shape": "x".join(map(str, v.shape)),
             "bops": node.meta.get("bops"),
-            "overflow": node.op.format.overflow if isinstance(node.op, Quantize) else "",
-            "lut": f"{len(node.op.table)} entries" if isinstance(node.op, LUT) else "",
+            "overflow": node.op.quantizer_format.overflow if node.op.quantizer_format is not None else "",
+            "lut": f"{len(node.op.table)} entries" if node.op.kind == "LUT" else "",
         })
     return rows
 

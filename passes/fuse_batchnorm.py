@@ -1,50 +1,51 @@
-"""``fuse_batchnorm``: fold inference batch normalisation into the preceding Dense/Conv."""
+"""``fuse_batchnorm``: fold inference batch normalisation into the preceding kernel op."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.ir.graph import Graph, Node, Weight
-from hgq_ir.ir.ops import BatchNorm, Conv1D, Conv2D, Dense
+from hgq_ir.ir.graph import Graph, Node
 
 
 @dataclass(frozen=True)
 class FuseBatchNorm(Pass):
-    """Fold ``BatchNorm`` into its producer. Rule:
+    """Fold a per-channel affine op (``op.as_scale_shift``: BatchNorm) into its producer. Rule:
 
-    1. ``%z = Dense|Conv(%x) kernel=K bias=b; %y = BatchNorm(%z)`` where ``%z`` has no other
-       user and is not a graph output, with ``bn(v) = v * s + t``: becomes
-       ``%z = Dense|Conv(%x) kernel=K*s bias=b*s+t`` (float weights), and uses of ``%y`` read
-       ``%z``. H*BatchNorm layers arrive already fused (their kernel quantizer sees the fused
-       kernel), so this only meets plain Keras BatchNormalization.
+    1. ``%z = P(%x) W; %y = BatchNorm(%z)`` where ``bn(v) = v * s + t``, ``%z`` has no other
+       user and is not a graph output, and ``P`` can absorb the affine map
+       (``P.fold_scale_shift``: Dense and Conv give ``kernel*s``, ``bias*s+t``, float weights):
+       becomes ``%z = P(%x) W'`` and uses of ``%y`` read ``%z``. H*BatchNorm layers arrive
+       already fused (their kernel quantizer sees the fused kernel), so this only meets plain
+       Keras BatchNormalization. A BatchNorm left unfused stays a float op: targets say so.
     """
 
     name = "fuse_batchnorm"
 
     def run(self, graph: Graph) -> bool:
         changed = False
-        for bn in graph.nodes:
-            if isinstance(bn.op, BatchNorm) and self._fusible(graph, bn):
-                self._fuse(graph, bn)
-                changed = True
+        for node in graph.nodes:
+            changed |= self._try_rewrite(graph, node)
+        if changed:
+            graph.refresh_formats()
         return changed
 
     @staticmethod
-    def _fusible(graph: Graph, bn: Node) -> bool:
+    def _try_rewrite(graph: Graph, bn: Node) -> bool:
+        if len(bn.inputs) != 1:
+            return False
         z = bn.inputs[0]
-        return (z.producer is not None and isinstance(z.producer.op, (Dense, Conv1D, Conv2D))
-                and len(z.users) == 1 and z not in graph.outputs)
-
-    @staticmethod
-    def _fuse(graph: Graph, bn: Node) -> None:
-        lin = bn.inputs[0].producer
-        kernel = np.asarray(lin.weights["kernel"].array, dtype=np.float64)
-        s, t = bn.op.scale_shift(bn.weights, kernel.shape[-1])
-        bias = lin.weights.get("bias")
-        b = np.zeros(kernel.shape[-1]) if bias is None else np.asarray(bias.array, dtype=np.float64)
-        graph.set_weights(lin, {"kernel": Weight(kernel * s), "bias": Weight(b * s + t)})
-        graph.replace_all_uses_with(bn.output, lin.output)
+        producer = z.producer
+        if producer is None or len(z.users) != 1 or z in graph.outputs:
+            return False
+        affine = bn.op.as_scale_shift(bn.weights, z.shape[-1] if z.shape else 1)
+        if affine is None:
+            return False
+        weights = producer.op.fold_scale_shift(producer.weights, *affine)
+        if weights is None:
+            return False
+        graph.set_weights(producer, weights)
+        graph.replace_all_uses_with(bn.output, z)
         graph.remove_node(bn)
+        return True

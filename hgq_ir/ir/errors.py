@@ -53,3 +53,16 @@ class LayerReuseError(HgqIrError):
 
 class NotBitExactWarning(UserWarning):
     """A layer is allowed but its hardware result will not match the Keras model bit for bit."""
+
+
+class InternalError(HgqIrError):
+    """A bug inside hgq-ir (a pass or an emitter failed on a valid graph): not the user's to fix.
+
+    The message names the pass (or step) and the node it was working on; the CLI exits 3 and asks
+    for a report. ``__cause__`` holds the original exception.
+    """
+
+    def __init__(self, message: str, step: str = "", node: str | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+        self.node = node

@@ -16,25 +16,16 @@ import copy
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
 
 import networkx as nx
 import numpy as np
 
+from hgq_ir.ir import formats as format_inference
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.op_base import Input, Op, Shape, Weight
 
-if TYPE_CHECKING:
-    from hgq_ir.ir.ops import Op
-
-Shape = tuple[int, ...]
-
-
-class Weight(NamedTuple):
-    """A constant tensor of a node and its fixed-point format (None = float)."""
-
-    array: np.ndarray
-    format: FixedFormat | None = None
+__all__ = ["Graph", "Node", "Shape", "Value", "Weight"]
 
 
 @dataclass(eq=False)
@@ -167,8 +158,6 @@ class Graph:
     def add_input(self, name: str, shape: Iterable[int], format: FixedFormat | None = None,
                   origin: str = "") -> Value:
         """Add an ``Input`` node and return its value (appended to ``graph.inputs``)."""
-        from hgq_ir.ir.ops import Input
-
         node = self.add_node(Input(tuple(int(s) for s in shape)), [], name=name, origin=origin)
         node.output.format = format
         self.inputs.append(node.output)
@@ -184,9 +173,9 @@ class Graph:
                 raise GraphError(f"node {name!r}: input %{v.name} is not a value of graph {self.name!r}")
         weights = dict(weights or {})
         shapes = op.output_shapes([v.shape for v in inputs], weights, where=name)
-        if formats is None:
-            formats = op.output_formats([v.format for v in inputs], [v.shape for v in inputs], weights)
         node = Node(name, op, list(inputs), [], weights, origin or name)
+        if formats is None:
+            formats = format_inference.node_output_formats(node, [v.format for v in inputs])
         for idx, shape in enumerate(shapes):
             vname = name if len(shapes) == 1 else self.unique_name(f"{name}.{idx}")
             fmt = formats[idx] if formats else None
@@ -232,16 +221,28 @@ class Graph:
         if [tuple(s) for s in shapes] != [v.shape for v in node.outputs]:
             raise GraphError(f"node {node.name!r}: op {op.kind} changes its output shapes to {shapes}")
         node.op = op
-        fmts = op.output_formats([v.format for v in node.inputs], in_shapes, node.weights)
+        fmts = format_inference.node_output_formats(node, [v.format for v in node.inputs])
         for v, f in zip(node.outputs, fmts, strict=True):
             v.format = f
 
     def set_weights(self, node: Node, weights: dict[str, Weight]) -> None:
-        """Replace the weights of ``node`` (its output shapes must not change)."""
+        """Replace the weights of ``node`` (its output shapes must not change); refresh its formats."""
         shapes = node.op.output_shapes([v.shape for v in node.inputs], weights, where=node.name)
         if [tuple(s) for s in shapes] != [v.shape for v in node.outputs]:
             raise GraphError(f"node {node.name!r}: new weights change its output shapes to {shapes}")
         node.weights = dict(weights)
+        fmts = format_inference.node_output_formats(node, [v.format for v in node.inputs])
+        for v, f in zip(node.outputs, fmts, strict=True):
+            v.format = f
+
+    def refresh_formats(self) -> bool:
+        """Re-derive every value's format from its op's rule, in graph order; True when any changed.
+
+        Edits that rewire values (``replace_all_uses_with``, ``bypass``, ``set_input``) leave the
+        formats downstream of the edit to this call: every pass that edits ends with it, and
+        :meth:`verify` refuses a graph whose stored formats are stale.
+        """
+        return format_inference.refresh(self)
 
     def remove_node(self, node: Node) -> None:
         """Remove ``node``; its outputs must have no users and not be graph outputs."""
@@ -290,10 +291,9 @@ class Graph:
     def verify(self) -> None:
         """Check names, wiring, shapes, format broadcastability and acyclicity.
 
-        Raises :class:`GraphError` naming the offending node.
+        Every stored format must be the one its op's rule gives for the stored input formats
+        (formats are never stale). Raises :class:`GraphError` naming the offending node.
         """
-        from hgq_ir.ir.ops import Input
-
         if not nx.is_directed_acyclic_graph(self._dag):
             cycle = nx.find_cycle(self._dag)
             raise GraphError(f"graph {self.name!r} has a cycle through node {cycle[0][0]!r}: {cycle}")
@@ -304,8 +304,8 @@ class Graph:
                                      f"is not in graph {self.name!r})")
                 if node not in v.users:
                     raise GraphError(f"node {node.name!r}: use list of %{v.name} is stale")
-            if isinstance(node.op, Input) and node.inputs:
-                raise GraphError(f"node {node.name!r}: Input takes no inputs")
+            if node.op.is_source and node.inputs:
+                raise GraphError(f"node {node.name!r}: {node.op.kind} takes no inputs")
             expected = node.op.output_shapes([v.shape for v in node.inputs], node.weights, where=node.name)
             got = [v.shape for v in node.outputs]
             if [tuple(s) for s in expected] != got:
@@ -328,6 +328,11 @@ class Graph:
                     except ValueError:
                         raise GraphError(f"node {node.name!r}: format of weight {wname!r} "
                                          f"{w.format.shape} does not broadcast to {w.array.shape}") from None
+            stale = format_inference.stale_outputs(node)
+            if stale:
+                raise GraphError(f"node {node.name!r} ({node.op.kind}): stored format of "
+                                 f"{', '.join('%' + v.name for v in stale)} is stale (its op's rule gives another); "
+                                 "call graph.refresh_formats() after editing")
         for v in self.outputs:
             if v.producer is None or self._nodes.get(v.producer.name) is not v.producer:
                 raise GraphError(f"graph output %{v.name} is dangling (no producer in graph {self.name!r})")
@@ -338,8 +343,8 @@ class Graph:
                  + ", ".join(f"%{v.name}" for v in self.outputs) + ")"]
         for node in self.nodes:
             lines.append("  " + node.text())
-            sub = getattr(node.op, "graph", None)
-            if isinstance(sub, Graph):
+            sub = node.op.subgraph
+            if sub is not None:
                 lines.extend("    " + line for line in str(sub).splitlines())
         return "\n".join(lines)
 

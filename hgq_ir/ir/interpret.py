@@ -17,48 +17,19 @@ import numpy as np
 
 from hgq_ir.ir.errors import GraphError, InexactError
 from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat
+from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
-from hgq_ir.ir.ops import Input
-
-
-def node_output_formats(node: Node, in_formats: list[FixedFormat | None]) -> list[FixedFormat | None]:
-    """``node.op.output_formats`` on ``in_formats``, memoised in ``node.meta``.
-
-    Formats are immutable, so when the op, the weights and every input format are the very same
-    objects as last time, the last result is still exact (re-running the pipeline's
-    ``infer_formats`` after a pass that changed little costs almost nothing).
-    """
-    memo = node.meta.get("_formats_memo")
-    if memo is not None:
-        op, weights, ins, outs = memo
-        if op is node.op and weights is node.weights and len(ins) == len(in_formats) \
-                and all(a is b for a, b in zip(ins, in_formats, strict=True)):
-            return outs
-    outs = node.op.output_formats(in_formats, [v.shape for v in node.inputs], node.weights)
-    node.meta["_formats_memo"] = (node.op, node.weights, list(in_formats), outs)
-    return outs
-
-
-def infer_value_formats(graph: Graph) -> dict[str, FixedFormat | None]:
-    """Exact format of every value, propagated from the graph inputs' formats through op rules."""
-    formats: dict[str, FixedFormat | None] = {}
-    for node in graph.nodes:
-        if isinstance(node.op, Input):
-            formats[node.output.name] = node.output.format
-            continue
-        outs = node_output_formats(node, [formats[v.name] for v in node.inputs])
-        for v, f in zip(node.outputs, outs, strict=True):
-            formats[v.name] = f
-    return formats
 
 
 class Interpreter:
     """Runs a :class:`Graph` on numpy inputs, exactly. ``check_exact=False`` skips the bit checks."""
 
-    def __init__(self, graph: Graph, check_exact: bool = True) -> None:
+    def __init__(self, graph: Graph, check_exact: bool = True,
+                 input_formats: Sequence[FixedFormat | None] | None = None) -> None:
         self.graph = graph
         self.check_exact = check_exact
-        self.formats = infer_value_formats(graph) if check_exact else {}
+        self.input_formats = input_formats
+        self.formats: dict[str, FixedFormat | None] = propagate(graph, input_formats) if check_exact else {}
 
     def run(self, *inputs: np.ndarray) -> list[np.ndarray]:
         """Evaluate the graph; returns one array per graph output."""
@@ -73,7 +44,7 @@ class Interpreter:
                                  f"got {x.shape}")
             env[v.name] = x
         for node in g.nodes:
-            if isinstance(node.op, Input):
+            if node.op.is_source:
                 continue
             outs = self.run_node(node, [env[v.name] for v in node.inputs])
             for v, y in zip(node.outputs, outs, strict=True):
@@ -81,7 +52,15 @@ class Interpreter:
         return [env[v.name] for v in g.outputs]
 
     def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
-        """Evaluate one node, after checking that float64 computes it exactly."""
+        """Evaluate one node, after checking that float64 computes it exactly.
+
+        A node running a nested graph (a Submodel) is evaluated by an interpreter of that graph,
+        given the exact formats of the node's inputs.
+        """
+        sub = node.op.subgraph
+        if sub is not None:
+            fmts = [self.formats.get(v.name) for v in node.inputs]
+            return type(self)(sub, self.check_exact, fmts if self.check_exact else None).run(*args)
         if self.check_exact:
             self.check_node(node)
         return node.op.evaluate(args, node.weights)

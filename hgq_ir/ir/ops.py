@@ -21,30 +21,28 @@ import numpy as np
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
-from hgq_ir.ir.op_base import Formats, Op, full_format, weight_array
+from hgq_ir.ir.formats import propagate
+from hgq_ir.ir.op_base import (
+    Formats,
+    Input,
+    Op,
+    Weight,
+    folded_kernel_weights,
+    full_format,
+    kernel_widths,
+    weight_array,
+)
 from hgq_ir.ir.window_ops import AvgPool1D, AvgPool2D, Conv1D, Conv2D, MaxPool1D, MaxPool2D
 
 if TYPE_CHECKING:
-    from hgq_ir.ir.graph import Graph, Weight
+    from hgq_ir.ir.graph import Graph
 
 __all__ = ["ALL_OPS", "NUMPY_ACTIVATIONS", "LUT", "Activation", "Add", "AvgPool1D", "AvgPool2D", "BatchNorm",
            "Concatenate", "Conv1D", "Conv2D", "Dense", "Flatten", "Formats", "Input", "MaxPool1D", "MaxPool2D",
            "Op", "Quantize", "Reshape", "Signature", "Submodel"]
 
 
-# ---- sources and quantizers ---------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class Input(Op):
-    """A graph input of ``shape`` (batch axis excluded)."""
-
-    kind: ClassVar[str] = "Input"
-    arity: ClassVar[int | None] = 0
-    shape: tuple[int, ...] = field(default=(), repr=False)
-
-    def shape_rule(self, in_shapes, weights, where):
-        return self.shape
-
-
+# ---- quantizers -----------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Quantize(Op):
     """Round and overflow to ``format`` (ap_fixed semantics); the only lossy linear op."""
@@ -52,6 +50,19 @@ class Quantize(Op):
     kind: ClassVar[str] = "Quantize"
     format: FixedFormat = field(default_factory=lambda: FixedFormat(1, 0, 0), repr=False)
     formats_without_inputs: ClassVar[bool] = True
+    is_elementwise: ClassVar[bool] = True
+
+    @property
+    def quantizer_format(self) -> FixedFormat:
+        return self.format
+
+    def with_format(self, fmt: FixedFormat) -> Quantize:
+        """The same kind of quantizer with another format."""
+        return type(self)(fmt)
+
+    def is_identity(self, in_shapes, in_formats):
+        # every value of the input is representable: neither rounding nor overflow can act
+        return in_formats[0] is not None and fixed.fits_in(in_formats[0], self.format)
 
     def format_rule(self, in_formats, in_shapes, weights):
         return self.format
@@ -66,6 +77,9 @@ class Signature(Quantize):
 
     kind: ClassVar[str] = "Signature"
 
+    def is_identity(self, in_shapes, in_formats):
+        return False  # it declares the input's format: keep it
+
 
 # ---- linear algebra -------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
@@ -73,6 +87,15 @@ class Dense(Op):
     """``x @ kernel + bias`` on the last axis; weights ``kernel`` (n_in, n_out), optional ``bias``."""
 
     kind: ClassVar[str] = "Dense"
+    has_kernel: ClassVar[bool] = True
+
+    def bops(self, in_format, in_shape, weights, parallel_factor=1):
+        # per position for inputs of rank > 1, summed
+        b_in = np.broadcast_to(in_format.b, in_shape).astype(np.float64)
+        return float((b_in @ kernel_widths(weights)).sum())
+
+    def fold_scale_shift(self, weights, s, t):
+        return folded_kernel_weights(weights, s, t)
 
     def shape_rule(self, in_shapes, weights, where):
         if "kernel" not in weights:
@@ -152,6 +175,13 @@ class Activation(Op):
         """False for softmax (it mixes the last axis)."""
         return self.function != "softmax"
 
+    @property
+    def activation(self) -> str | None:
+        return self.function if self.fn is None else None
+
+    def is_identity(self, in_shapes, in_formats):
+        return self.function == "linear" and self.fn is None
+
     def format_rule(self, in_formats, in_shapes, weights):
         if self.function == "linear":
             return in_formats[0]
@@ -178,6 +208,7 @@ class LUT(Op):
     out_format: FixedFormat = field(default_factory=lambda: FixedFormat(1, 0, 0))
     table: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
     formats_without_inputs: ClassVar[bool] = True
+    is_elementwise: ClassVar[bool] = True
 
     def format_rule(self, in_formats, in_shapes, weights):
         return self.out_format
@@ -195,6 +226,7 @@ class Add(Op):
     kind: ClassVar[str] = "Add"
     arity: ClassVar[int | None] = None
     min_arity: ClassVar[int] = 2
+    is_elementwise: ClassVar[bool] = True
 
     def shape_rule(self, in_shapes, weights, where):
         if len(set(in_shapes)) != 1:
@@ -241,6 +273,9 @@ class Reshape(Op):
     kind: ClassVar[str] = "Reshape"
     target: tuple[int, ...] = ()
 
+    def is_identity(self, in_shapes, in_formats):
+        return tuple(in_shapes[0]) == tuple(self.target)
+
     def shape_rule(self, in_shapes, weights, where):
         if int(np.prod(self.target)) != int(np.prod(in_shapes[0])):
             raise GraphError(f"node {where!r} (Reshape): cannot reshape {in_shapes[0]} to {self.target}")
@@ -258,6 +293,9 @@ class Flatten(Op):
     """Row-major flatten to one axis."""
 
     kind: ClassVar[str] = "Flatten"
+
+    def is_identity(self, in_shapes, in_formats):
+        return len(in_shapes[0]) == 1
 
     def shape_rule(self, in_shapes, weights, where):
         return (int(np.prod(in_shapes[0])),)
@@ -289,6 +327,9 @@ class BatchNorm(Op):
         s = gamma / np.sqrt(var + self.epsilon)
         return s, beta - mean * s
 
+    def as_scale_shift(self, weights, channels):
+        return self.scale_shift(weights, channels)
+
     def evaluate(self, xs, weights):
         s, t = self.scale_shift(weights, xs[0].shape[-1])
         return [xs[0] * s + t]
@@ -302,6 +343,10 @@ class Submodel(Op):
     arity: ClassVar[int | None] = None
     graph: Graph | None = field(default=None, repr=False)
 
+    @property
+    def subgraph(self) -> Graph | None:
+        return self.graph
+
     def output_shapes(self, in_shapes, weights, where=""):
         inner = self.graph
         if inner is None or [v.shape for v in inner.inputs] != [tuple(s) for s in in_shapes]:
@@ -310,13 +355,9 @@ class Submodel(Op):
         return [v.shape for v in inner.outputs]
 
     def output_formats(self, in_formats, in_shapes, weights):
-        return [v.format for v in self.graph.outputs]
-
-    def evaluate(self, xs, weights):
-        from hgq_ir.ir.interpret import interpret
-
-        out = interpret(self.graph, xs)
-        return out if isinstance(out, list) else [out]
+        # the inner graph read with the caller's input formats (the interpreter runs it)
+        formats = propagate(self.graph, input_formats=in_formats)
+        return [formats[v.name] for v in self.graph.outputs]
 
     def attrs_text(self) -> str:
         return f"graph={self.graph.name}"

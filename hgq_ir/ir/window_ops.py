@@ -10,7 +10,7 @@ import numpy as np
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
-from hgq_ir.ir.op_base import Op, full_format, weight_array
+from hgq_ir.ir.op_base import Op, folded_kernel_weights, full_format, kernel_widths, weight_array
 from hgq_ir.ir.windows import extract_patches, output_spatial, window_counts
 
 Shape = tuple[int, ...]
@@ -54,6 +54,19 @@ class _Conv(_Window):
     """Convolution with weights ``kernel`` (*window, c_in, c_out) and optional ``bias``."""
 
     strides: tuple[int, ...] = (1, 1)
+    has_kernel: ClassVar[bool] = True
+
+    def bops(self, in_format, in_shape, weights, parallel_factor=1):
+        # every output position's multiplies, averaged over positions, times the parallel factor
+        b_in = np.broadcast_to(in_format.b, in_shape).astype(np.float64)
+        bw = kernel_widths(weights)
+        patches = extract_patches(b_in[None], self.window, self.strides, self.padding, 0.0)[0]
+        per_pos = patches.reshape(*patches.shape[:-2], -1) @ bw.reshape(-1, bw.shape[-1])
+        n_pos = int(np.prod(per_pos.shape[:-1]))
+        return float(per_pos.sum()) / n_pos * float(parallel_factor)
+
+    def fold_scale_shift(self, weights, s, t):
+        return folded_kernel_weights(weights, s, t)
 
     def shape_rule(self, in_shapes, weights, where):
         out = self._spatial_out(in_shapes[0], where)

@@ -42,11 +42,11 @@ class ZooCache:
         return self._models[name]
 
     def graph(self, name: str, aggressive: bool) -> Graph:
-        """The IR after the default pipeline."""
+        """The IR after the core pipeline and the proxy target's legalization (what the proxy computes)."""
         key = (name, aggressive)
         if key not in self._graphs:
             g = lift(self.model(name)[0])
-            run_passes(g, aggressive=aggressive)
+            run_passes(g, aggressive=aggressive, target="proxy")
             self._graphs[key] = g
         return self._graphs[key]
 

@@ -14,10 +14,9 @@ import numpy as np
 import pytest
 import zoo
 from hgq_ir.backends.keras_proxy import to_keras_proxy
-from hgq_ir.passes.manager import default_pipeline
 from hls4ml_harness import HlsModel
 
-from hgq_ir.convert import lift, run_passes
+from hgq_ir.convert import lift, pipeline, run_passes
 from hgq_ir.ir.interpret import interpret
 from hgq_ir.ir.ops import Quantize
 from hgq_ir.training.calibrate import trace_minmax
@@ -52,7 +51,7 @@ def hazard_model() -> tuple[keras.Model, np.ndarray]:
 
 def _proxy(model: keras.Model, cap: bool, name: str) -> tuple[keras.Model, object]:
     g = lift(model)
-    passes = [p for p in default_pipeline(aggressive=False) if cap or p.name != "cap_sat_fraction"]
+    passes = [p for p in pipeline("proxy", aggressive=False) if cap or p.name != "cap_sat_fraction"]
     run_passes(g, passes=passes)
     return to_keras_proxy(g, name=name), g
 
@@ -146,7 +145,7 @@ def test_lut_after_quantizer_wider_than_its_input(tmp_path, aggressive: bool) ->
     paq._min.assign(16 * paq._min.numpy())
     paq._max.assign(16 * paq._max.numpy())
     g = lift(model)
-    run_passes(g, aggressive=aggressive)
+    run_passes(g, aggressive=aggressive, target="proxy")
     q = g.node("d1")
     reach = q.inputs[0].format.broadcast_to(q.op.format.shape)
     assert np.any(q.op.format.i > reach.i), "the case needs a quantizer wider than its input"

@@ -5,13 +5,14 @@ import pytest
 
 from hgq_ir.ir.errors import InexactError
 from hgq_ir.ir.fixed import FixedFormat, quantize
+from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Weight
-from hgq_ir.ir.interpret import infer_value_formats, interpret
+from hgq_ir.ir.interpret import interpret
 from hgq_ir.ir.ops import Add, AvgPool2D, Concatenate, Conv2D, Dense, Quantize
 
 
 def holds(graph: Graph, name: str, y: np.ndarray) -> bool:
-    fmt = infer_value_formats(graph)[name]
+    fmt = propagate(graph)[name]
     return np.array_equal(quantize(y, fmt), y)
 
 
@@ -56,7 +57,7 @@ def test_avgpool_power_of_two():
     img = np.arange(16, dtype=float).reshape(1, 4, 4, 1)
     y = interpret(g, img)
     np.testing.assert_array_equal(y[0, ..., 0], [[2.5, 4.5], [10.5, 12.5]])
-    assert int(infer_value_formats(g)["p"].f.max()) == 2
+    assert int(propagate(g)["p"].f.max()) == 2
     assert holds(g, "p", y)
 
 
@@ -73,7 +74,7 @@ def test_add_and_concatenate_heterogeneous():
     # qa = [1.0, -0.75], qb = [0.5, 5.0]
     np.testing.assert_array_equal(y, [[1.5, 4.25, 1.0, -0.75]])
     assert holds(g, "c", y)
-    assert infer_value_formats(g)["c"].shape == (4,)
+    assert propagate(g)["c"].shape == (4,)
 
 
 def test_more_than_53_bits_raises():

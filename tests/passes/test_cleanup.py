@@ -32,11 +32,12 @@ graph tiny(%x) -> (%narrow)
   %flat: fx<k1 i3 f4 RND SAT>[4] = Flatten(%wide)
   %narrow: fx<k1 i1 f1..4>[4] = Quantize(%flat)"""
 
+# %flat now reads %q: the flattened format of %q, no longer the removed %wide's
 AFTER = """\
 graph tiny(%x) -> (%narrow)
   %x: float[2,2] = Input()
   %q: fx<k1 i2 f2>[2,2] = Quantize(%x)
-  %flat: fx<k1 i3 f4 RND SAT>[4] = Flatten(%q)
+  %flat: fx<k1 i2 f2>[4] = Flatten(%q)
   %narrow: fx<k1 i1 f1..4>[4] = Quantize(%flat)"""
 
 
@@ -57,3 +58,19 @@ def test_manager_dumps_and_diffs():
     assert result.dump("cleanup") == AFTER
     assert "-  %lin: fx<k1 i2 f2>[2,2] = Activation(%q) function=linear" in rec.diff
     assert "cleanup" in result.table()
+
+
+def test_stale_formats_fail_verify():
+    import pytest
+
+    from hgq_ir.ir.errors import GraphError
+
+    g = tiny()
+    g.bypass(g.node("wide"))  # an edit without refreshing the formats downstream
+    with pytest.raises(GraphError, match="'flat'.*stale"):
+        g.verify()
+    assert g.refresh_formats() is True
+    g.verify()
+    g.node("narrow").output.format = FixedFormat(1, 1, 1)  # a hand-set wrong format
+    with pytest.raises(GraphError, match="'narrow'.*stale"):
+        g.verify()

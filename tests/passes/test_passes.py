@@ -1,7 +1,7 @@
 """Every pass of the default pipeline: IR text before and after on a tiny graph."""
 
 import numpy as np
-from hgq_ir.passes.assign_overflow import AssignOverflow, CapSatFraction
+from hgq_ir.passes.assign_overflow import AssignOverflow
 from hgq_ir.passes.flatten_nested import FlattenNested
 from hgq_ir.passes.fuse_batchnorm import FuseBatchNorm
 from hgq_ir.passes.infer_formats import InferFormats
@@ -35,12 +35,12 @@ def test_flatten_nested():
 graph outer(%x) -> (%o)
   %x: float[2] = Input()
   %q: fx<k1 i2 f2>[2] = Quantize(%x)
-  %enc: float[2] = Submodel(%q) graph=enc
+  %enc: fx<k0 i3 f3..4>[2] = Submodel(%q) graph=enc
     graph enc(%a) -> (%r)
       %a: float[2] = Input()
       %d: float[2] = Dense(%a) kernel=float[2,2]
       %r: float[2] = Activation(%d) function=relu
-  %o: float[2] = Add(%enc, %q)"""
+  %o: fx<k1 i4 f3..4>[2] = Add(%enc, %q)"""
     x = np.array([[1.3, -0.6], [0.2, 1.9]])
     before = interpret(g, x)
     assert FlattenNested().run(g) is True
@@ -112,21 +112,20 @@ def test_assign_overflow_aggressive_wraps_everywhere():
     assert str(g) == text
 
 
-def test_cap_sat_fraction_heterogeneous_and_homogeneous():
-    g = Graph("cap")
-    x = g.add_input("x", (2,))
-    q = g.add_node(Quantize(FixedFormat(0, 3, np.array([0, 2]))), [x], name="q")
-    s = g.add_node(Quantize(FixedFormat(0, 1, np.array([2, 1]), "TRN", "SAT")), [q.output], name="s")
-    h = g.add_node(Quantize(FixedFormat(0, 1, 3, "TRN", "SAT")), [q.output], name="h")
-    g.set_outputs([s.output, h.output])
-    assert CapSatFraction().run(g) is True
+def test_aggressive_rewrites_saturation_to_wrap():
+    # conservative first (SAT where overflow is possible), then aggressive: a real SAT -> WRAP rewrite
+    g = overflow_graph()
+    AssignOverflow(aggressive=False).run(g)
+    x = np.array([[1.75, -2.0]])  # %q saturates nothing; %tight overflows on both elements
+    np.testing.assert_array_equal(interpret(g, x), [[1.75 + 0.5, -2.0 - 1.0]])
+    assert AssignOverflow(aggressive=True).run(g) is True
     assert str(g) == """\
-graph cap(%x) -> (%s, %h)
+graph ov(%x) -> (%o)
   %x: float[2] = Input()
-  %q: fx<k0 i3 f0..2>[2] = Quantize(%x)
-  %s: fx<k0 i1 f0..1 TRN SAT>[2] = Quantize(%q)
-  %h: fx<k0 i1 f2 TRN SAT>[2] = Quantize(%q)"""
-    # 3.0 saturates to the largest value on the input's grid, as hls4ml computes it
-    s_out, h_out = interpret(g, np.array([[3.0, 3.0]]))
-    np.testing.assert_array_equal(s_out, [[1.0, 1.5]])
-    np.testing.assert_array_equal(h_out, [[1.75, 1.75]])
+  %q: fx<k1 i1 f2>[2] = Quantize(%x)
+  %safe: fx<k1 i2 f3 RND WRAP>[2] = Quantize(%q)
+  %tight: fx<k1 i0 f1 RND WRAP>[2] = Quantize(%q)
+  %o: fx<k1 i3 f3>[2] = Add(%safe, %tight)"""
+    # fx<k1 i0 f1> holds the codes -2..1 (-1.0..0.5): 1.75 rounds to 2.0 (code 4) and -2.0 is code
+    # -4; both wrap to code 0
+    np.testing.assert_array_equal(interpret(g, x), [[1.75 + 0.0, -2.0 + 0.0]])

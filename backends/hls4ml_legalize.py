@@ -1,0 +1,145 @@
+"""Legalization for the Keras proxy / hls4ml 1.3 target: rewrite the IR until hls4ml computes it.
+
+hls4ml 1.3's bit-exact flow (``model/optimizer/passes/bit_exact.py``) derives every type from the
+proxy's quantizers its own way. On two patterns that differs from the IR's meaning, and these
+passes rewrite the graph so that the proxy, the firmware and ``interpret(legalized graph)`` all
+agree. They are not part of the IR's meaning: ``convert(model, to="ir")`` does not run them,
+``convert(model, to="ir", target="proxy")`` does.
+
+- :class:`CapSatFraction`: hls4ml cuts a SAT quantizer's fractional bits to its input's, which
+  moves the saturation bound (DESIGN.md: integers into ``ufixed<3,1,TRN,SAT>``, input 3.0:
+  Keras 1.75, hls4ml 1.0).
+- :class:`FitLUTInputs`: hls4ml indexes a lookup table with every raw bit of the input type it
+  derives itself (:func:`hls4ml_quantizer_format`), not with the table's declared input format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hgq_ir.passes.base import Pass
+from hgq_ir.passes.select_lut import representable_inputs
+
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.formats import Formats, propagate
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.ops import LUT
+
+
+@dataclass(frozen=True)
+class CapSatFraction(Pass):
+    """Make saturating quantizers agree with hls4ml. Rules:
+
+    1. ``%y = Quantize(%x)`` with overflow SAT (hls4ml leaves SAT_SYM alone) and, on some element,
+       more fractional bits than ``%x`` carries: those elements get the ``f`` of ``%x`` and keep
+       their ``i``. Values on ``%x``'s grid are unchanged; only the saturation bound moves from
+       ``2**i - 2**-f_q`` to the largest value on ``%x``'s grid, ``2**i - 2**-f_x``, which is what
+       hls4ml 1.3's bit-exact flow computes (it cuts a SAT quantizer's fraction to its input's).
+    2. A homogeneous quantizer stays homogeneous: hls4ml merges it into its producer's type, so
+       its bound comes from the largest ``f`` over the input's elements.
+
+    Capping one quantizer narrows the values downstream, which may expose the next one: the
+    rewrite happens during the one format propagation (``formats.propagate``'s ``visit``), so
+    each quantizer sees the exact formats of the already-capped graph above it.
+    """
+
+    name = "cap_sat_fraction"
+
+    def run(self, graph: Graph) -> bool:
+        capped: list[str] = []
+
+        def visit(node: Node, in_formats: Formats) -> None:
+            q = node.op.quantizer_format
+            if q is None or q.overflow != "SAT" or not in_formats or in_formats[0] is None:
+                return
+            new = capped_format(in_formats[0], q)
+            if new is not None:
+                graph.set_op(node, node.op.with_format(new))
+                capped.append(node.name)
+
+        propagate(graph, visit=visit)
+        if capped:
+            graph.refresh_formats()
+        return bool(capped)
+
+
+def capped_format(x: FixedFormat, q: FixedFormat) -> FixedFormat | None:
+    """``q`` with the fraction capped as hls4ml does for input ``x``, or None when nothing changes."""
+    shape = np.broadcast_shapes(x.shape, q.shape)
+    xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+    live = (xb.b > 0) & (qb.b > 0)
+    if not np.any(live):
+        return None
+    if q.is_homogeneous:
+        # hls4ml folds a homogeneous quantizer into its producer's type: one bound for all
+        k, i, f = (int(a.flat[0]) for a in (q.k, q.i, q.f))
+        limit = int(xb.f[live].max())
+        if f <= limit:
+            return None
+        return FixedFormat(k, max(i, -limit - k), limit, q.round, q.overflow)
+    cut = live & (qb.f > xb.f)
+    if not np.any(cut):
+        return None
+    f = np.where(cut, xb.f, qb.f)
+    return FixedFormat(qb.k, np.where(cut, np.maximum(qb.i, -f - qb.k), qb.i), f, q.round, q.overflow)
+
+
+def hls4ml_quantizer_format(x: FixedFormat, q: FixedFormat) -> FixedFormat:
+    """The per-element format hls4ml 1.3 derives for the output of quantizer ``q`` fed by exact ``x``.
+
+    Mirrors ``_produce_kif`` of FixedPointQuantizer in hls4ml's ``bit_exact.py``: the elementwise
+    min of both formats (one more integer bit where rounding may carry), always for SAT, and for
+    WRAP only where ``q``'s range covers ``x``'s.
+    """
+    shape = np.broadcast_shapes(x.shape, q.shape)
+    xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+    k, i, f = np.minimum(qb.k, xb.k), np.minimum(qb.i, xb.i), np.minimum(qb.f, xb.f)
+    carry = (xb.f > qb.f) & (qb.i > xb.i)
+    i = i + (carry if q.round != "TRN" else carry & (qb.k == 1))
+    if q.overflow not in ("SAT", "SAT_SYM"):
+        keep = (np.ldexp(1.0, qb.i) - np.ldexp(1.0, -qb.f) >= np.ldexp(1.0, xb.i) - np.ldexp(1.0, -xb.f)) \
+            & (qb.k >= xb.k)
+        k, i, f = (np.where(keep, a, b) for a, b in ((k, qb.k), (i, qb.i), (f, qb.f)))
+    zero = (k + i + f <= 0) | (xb.b == 0) | (qb.b == 0)
+    k, i, f = (np.where(zero, 0, a) for a in (k, i, f))
+    return FixedFormat(k, i, f, q.round, q.overflow)
+
+
+@dataclass(frozen=True)
+class FitLUTInputs(Pass):
+    """Index every LUT with the input type hls4ml will give it. Rule:
+
+    1. ``%y = LUT(%x)`` with ``%x = Quantize(%w)``: hls4ml indexes the table with all raw bits of
+       the homogeneous cover of :func:`hls4ml_quantizer_format` (``%w``, quantizer), whatever the
+       LUT's declared ``in_format``. The LUT's ``in_format`` becomes that type and the table is
+       rebuilt on it (same values on every input the quantizer can produce).
+    """
+
+    name = "fit_lut_inputs"
+
+    def run(self, graph: Graph) -> bool:
+        changed = False
+        for node in graph.nodes:
+            if not isinstance(node.op, LUT):
+                continue
+            q = node.inputs[0].producer
+            q_fmt = None if q is None else q.op.quantizer_format
+            if q_fmt is None or q.inputs[0].format is None:
+                continue
+            want = hls4ml_quantizer_format(q.inputs[0].format, q_fmt).homogeneous_cover()
+            op: LUT = node.op
+            if want == op.in_format.with_modes(want.round, want.overflow) or int(want.b.flat[0]) == 0:
+                continue
+            inputs = representable_inputs(want)
+            table = op.evaluate([inputs[None]], {})[0][0]
+            graph.set_op(node, LUT(function=op.function, in_format=want, out_format=op.out_format, table=table))
+            changed = True
+        if changed:
+            graph.refresh_formats()
+        return changed
+
+
+def proxy_legalization() -> list[Pass]:
+    """The proxy / hls4ml target's legalization passes, in order, run after the core pipeline."""
+    return [CapSatFraction(), FitLUTInputs()]
