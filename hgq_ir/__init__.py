@@ -15,7 +15,7 @@ from typing import Any
 
 # bound eagerly: the function `convert` must shadow the submodule of the same name
 from hgq_ir.convert import convert, lift, load_model, run_passes, to_proxy_model
-from hgq_ir.ir.errors import HgqIrError
+from hgq_ir.ir.errors import HgqIrError, InternalError, NotBitExactWarning
 from hgq_ir.ir.fixed import FixedFormat, quantize
 from hgq_ir.ir.graph import Graph
 from hgq_ir.ir.interpret import interpret
@@ -38,7 +38,8 @@ _LAZY = {
         "PReshape", "PFlatten", "Signature")},
 }
 
-__all__ = ["FixedFormat", "Graph", "HgqIrError", "convert", "interpret", "lift", "load_model", "quantize",
+__all__ = ["FixedFormat", "Graph", "HgqIrError", "InternalError", "NotBitExactWarning", "convert", "interpret", "lift",
+           "load_model", "quantize",
            "run_passes", "to_proxy_model", "__version__", *_LAZY]
 
 

@@ -10,16 +10,58 @@ import pytest
 from hgq_ir.cli import main
 
 
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``hgq-ir ARGS`` in a fresh process, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "hgq_ir.cli", *args], capture_output=True, text=True,
+                          env=env, check=False)
+
+
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory) -> Path:
+def demo_run(tmp_path_factory) -> tuple[Path, str]:
+    """The demo's output folder and what it printed."""
     out = tmp_path_factory.mktemp("demo")
-    assert main(["demo", "--out", str(out), "--epochs", "8"]) == 0
-    return out
+    res = run_cli("demo", "--out", str(out), "--epochs", "8")
+    assert res.returncode == 0, res.stdout + res.stderr
+    return out, res.stdout
 
 
-def test_demo_writes_model_and_proxy_and_reports_exactness(demo_dir, capsys):
+@pytest.fixture(scope="module")
+def demo_dir(demo_run) -> Path:
+    return demo_run[0]
+
+
+def exactness_table(stdout: str) -> dict[str, str]:
+    """The demo's closing comparison table: comparison -> what its 'exact' column says."""
+    lines = stdout.splitlines()
+    start = next(j for j, line in enumerate(lines) if line.startswith("comparison"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.strip():
+            break
+        name, _, exact = line.partition("  ")
+        rows[name.strip()] = exact.strip()
+    return rows
+
+
+def test_demo_writes_model_and_proxy_and_reports_exactness(demo_run):
+    demo_dir, stdout = demo_run
     assert (demo_dir / "digits_mlp.keras").is_file()
     assert (demo_dir / "digits_mlp_proxy.keras").is_file()
+    table = exactness_table(stdout)
+    assert table == {"Keras proxy == reference interpreter": "100.00% of 397 rows",
+                     "hls4ml C simulation == reference interpreter": "100.00% of 397 rows"}, stdout
+    assert "bit-exact: yes (proxy and hls4ml C simulation)" in stdout
+
+
+def test_demo_without_gpp_says_the_firmware_check_was_skipped(tmp_path):
+    # a PATH without g++ (nor anything else): the demo must not pass quietly
+    env = {**os.environ, "PATH": str(tmp_path)}
+    res = run_cli("demo", "--out", str(tmp_path / "out"), "--epochs", "2", env=env)
+    assert res.returncode == 0, res.stderr
+    table = exactness_table(res.stdout)
+    assert table["Keras proxy == reference interpreter"] == "100.00% of 397 rows"
+    assert table["hls4ml C simulation == reference interpreter"].startswith("SKIPPED: g++ not found"), res.stdout
+    assert "the firmware was NOT checked" in res.stdout
 
 
 def test_cli_report_inspect_convert_verify(demo_dir, capsys, tmp_path):
@@ -88,3 +130,50 @@ def test_command_output_has_no_tensorflow_startup_lines(demo_dir):
     assert res.returncode == 0, res.stderr
     assert "total BOPs" in res.stdout
     assert "oneDNN" not in res.stderr and "absl" not in res.stderr and "cuda" not in res.stderr, res.stderr
+
+
+def test_inspect_names_each_run_and_shows_the_legalized_ir(demo_dir, capsys):
+    model = str(demo_dir / "digits_mlp.keras")
+    assert main(["inspect", model, "--after", "infer_formats"]) == 2
+    err = capsys.readouterr().err
+    assert "runs 2 times" in err and "infer_formats#1" in err and "infer_formats#2" in err
+    assert main(["inspect", model, "--after", "infer_formats#2"]) == 0
+    assert capsys.readouterr().out.startswith("# after infer_formats#2")
+    assert main(["inspect", model, "--after", "cap_sat_fraction"]) == 2  # not in the core pipeline
+    assert "cap_sat_fraction" in capsys.readouterr().err
+    assert main(["inspect", model, "--target", "proxy", "--after", "cap_sat_fraction", "--conservative"]) == 0
+    assert capsys.readouterr().out.startswith("# after cap_sat_fraction")
+    assert main(["inspect", model, "--target", "proxy"]) == 0
+    out = capsys.readouterr().out
+    assert "legalization" in out and "graph digits_mlp(%pixels)" in out
+
+
+def test_internal_errors_exit_3_naming_pass_and_node(demo_dir, capsys, monkeypatch):
+    from hgq_ir.passes.select_lut import SelectLUT
+
+    def broken(self, graph):  # noqa: ANN001, ANN202
+        for node in graph.nodes:
+            if node.name == "hidden_op":
+                return 1 / 0
+        return False
+
+    monkeypatch.setattr(SelectLUT, "run", broken)
+    model = str(demo_dir / "digits_mlp.keras")
+    assert main(["report", model]) == 3
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "internal error in pass 'select_lut'" in err and "'hidden_op'" in err and "please report" in err
+    assert main(["--debug", "report", model]) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError" in err
+
+
+def test_convert_writes_every_target_atomically(demo_dir, tmp_path, capsys):
+    model = str(demo_dir / "digits_mlp.keras")
+    assert main(["convert", model, "--to", "ir", "--out", str(tmp_path / "ir.txt")]) == 0
+    assert main(["convert", model, "--to", "proxy", "--out", str(tmp_path / "p.keras")]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ir.txt", "p.keras"]  # no temporary left behind
+    assert main(["convert", model, "--to", "proxy", "--out", str(tmp_path / "p.h5")]) == 2
+    assert ".keras" in capsys.readouterr().err
+    assert main(["convert", model, "--out", str(tmp_path / "nowhere" / "p.keras")]) == 2
+    assert "does not exist" in capsys.readouterr().err

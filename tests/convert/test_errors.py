@@ -70,3 +70,18 @@ def test_float32_hazard_warns_naming_value() -> None:
         proxy = to_proxy_model(model)
     assert proxy is not None
     assert np.isfinite(proxy.predict(x, verbose=0)).all()
+
+
+def test_unfused_batchnorm_warns_not_bit_exact_naming_the_layer() -> None:
+    # a BatchNormalization after a quantizer (no kernel layer to fold into) stays a float op
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6,))
+    h = HQuantize(name="q_in")(inp)
+    h = keras.layers.BatchNormalization(name="lonely_bn")(h)
+    model = keras.Model(inp, HDense(3, name="head")(h), name="unfused_bn")
+    x, _ = zoo.data((6,), 0, n=64)
+    trace_minmax(model, x, verbose=False)
+    graph = convert(model, to="ir")
+    assert [n.op.kind for n in graph.nodes if n.name == "lonely_bn"] == ["BatchNorm"]
+    with pytest.warns(NotBitExactWarning, match="lonely_bn"):
+        to_proxy_model(model)

@@ -16,7 +16,7 @@ import zoo
 from hgq_ir.backends.keras_proxy import to_keras_proxy
 from hls4ml_harness import HlsModel
 
-from hgq_ir.convert import lift, pipeline, run_passes
+from hgq_ir.convert import convert, lift, pipeline, run_passes, to_proxy_model
 from hgq_ir.ir.interpret import interpret
 from hgq_ir.ir.ops import Quantize
 from hgq_ir.training.calibrate import trace_minmax
@@ -152,3 +152,49 @@ def test_lut_after_quantizer_wider_than_its_input(tmp_path, aggressive: bool) ->
     lut = g.node("t_act_lut").op
     assert int(lut.in_format.i.max()) < int(q.op.format.i.max())  # indexed on the narrowed type
     _assert_hls_exact(to_keras_proxy(g, name=f"lut_wide_{aggressive}"), g, x_test, tmp_path)
+
+
+def test_core_and_proxy_legalized_ir_differ_only_where_hls4ml_saturation_forces_it(hazard_model, tmp_path) -> None:  # noqa: ANN001
+    """``convert(to="ir")`` is the model's meaning; ``target="proxy"`` is what proxy and firmware compute.
+
+    The two graphs have the same nodes; only SAT quantizers whose fraction exceeds their input's
+    change op (``cap_sat_fraction``), and formats downstream of them. Each graph is exact against
+    its own executor: the core IR against the HGQ model wherever values stay inside the traced
+    ranges, the legalized IR against the proxy and hls4ml's C simulation on every row, saturating
+    ones included; and the two really differ on rows that saturate.
+    """
+    model, x = hazard_model
+    core = convert(model, to="ir", aggressive=False)
+    legal = convert(model, to="ir", target="proxy", aggressive=False)
+    assert [n.name for n in core.nodes] == [n.name for n in legal.nodes]
+    changed_ops = []
+    for n in core.nodes:
+        other = legal.node(n.name)
+        assert type(n.op) is type(other.op) and n.weights.keys() == other.weights.keys(), n.name
+        for w in n.weights:
+            np.testing.assert_array_equal(n.weights[w].array, other.weights[w].array)
+        if n.op.quantizer_format != other.op.quantizer_format:
+            changed_ops.append(n.name)
+        elif n.op.quantizer_format is None:
+            assert n.op.attrs_text() == other.op.attrs_text(), n.name
+    assert changed_ops, "the hazard model must need legalization"
+    for name in changed_ops:
+        before, after = core.node(name).op.quantizer_format, legal.node(name).op.quantizer_format
+        assert before.overflow == "SAT" and not before.is_homogeneous, name
+        x_fmt = core.node(name).inputs[0].format.broadcast_to(before.shape)
+        live = (x_fmt.b > 0) & (before.b > 0)
+        # rule 1 of cap_sat_fraction: f = min(f_q, f_x) where both are live; k and i kept
+        np.testing.assert_array_equal(after.f, np.where(live, np.minimum(before.f, x_fmt.f), before.f))
+        np.testing.assert_array_equal(after.k, before.k)
+    # the legalized IR is what the proxy and the firmware compute, on every row
+    proxy = to_proxy_model(model, aggressive=False)
+    want = interpret(legal, x)
+    np.testing.assert_array_equal(np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), np.float64), want)
+    np.testing.assert_array_equal(HlsModel(proxy, tmp_path).predict(x), want)
+    # the core IR is the model's meaning: equal to the HGQ model inside the traced ranges ...
+    x_in = x / 16
+    np.testing.assert_array_equal(interpret(core, x_in), np.asarray(model.predict(x_in, verbose=0), np.float64))
+    np.testing.assert_array_equal(interpret(core, x_in), interpret(legal, x_in))
+    # ... and it differs from the legalized IR only where saturation moves the bound
+    differ = np.any(interpret(core, x) != want, axis=1)
+    assert 0 < differ.mean() < 1
