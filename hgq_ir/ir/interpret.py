@@ -60,7 +60,7 @@ class Interpreter:
         sub = node.op.subgraph
         if sub is not None:
             fmts = [self.formats.get(v.name) for v in node.inputs]
-            return type(self)(sub, self.check_exact, fmts if self.check_exact else None).run(*args)
+            return Interpreter(sub, self.check_exact, fmts if self.check_exact else None).run(*args)
         if self.check_exact:
             self.check_node(node)
         return node.op.evaluate(args, node.weights)

@@ -181,7 +181,8 @@ def test_core_and_proxy_legalized_ir_differ_only_where_hls4ml_saturation_forces_
     for name in changed_ops:
         before, after = core.node(name).op.quantizer_format, legal.node(name).op.quantizer_format
         assert before.overflow == "SAT" and not before.is_homogeneous, name
-        x_fmt = core.node(name).inputs[0].format.broadcast_to(before.shape)
+        # the input's exact format in the legalized graph: capping d1 also narrows what d2 receives
+        x_fmt = legal.node(name).inputs[0].format.broadcast_to(before.shape)
         live = (x_fmt.b > 0) & (before.b > 0)
         # rule 1 of cap_sat_fraction: f = min(f_q, f_x) where both are live; k and i kept
         np.testing.assert_array_equal(after.f, np.where(live, np.minimum(before.f, x_fmt.f), before.f))
