@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.ir.errors import TableTooLargeError
-from hgq_ir.ir.fixed import FixedFormat, quantize
+from hgq_ir.ir.errors import TableTooLargeError, UnsupportedLayerError
+from hgq_ir.ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.ops import LUT, NUMPY_ACTIVATIONS, Activation
 
@@ -25,19 +25,32 @@ def representable_inputs(fmt: FixedFormat) -> np.ndarray:
     return np.ldexp(codes, -f)
 
 
-def table_format(values: np.ndarray, out: FixedFormat) -> FixedFormat:
-    """Homogeneous format of the table entries feeding quantizer ``out``.
+def table_entries(values: np.ndarray, out: FixedFormat) -> tuple[np.ndarray, FixedFormat] | None:
+    """Table entries for ``values`` feeding quantizer ``out``, and their homogeneous format.
 
-    The grid is the finest of ``out`` (plus one bit when ``out`` rounds to nearest: truncating to
-    a grid one bit finer and then rounding equals rounding directly), and the range holds every
-    entry, so the quantizer after the table does all the rounding and overflow, exactly.
+    The quantizer after the table must compute exactly ``out(values)``; the entries' range holds
+    every entry, so it is the quantizer that overflows. Rounding:
+
+    - ``TRN`` and ``RND`` (floor-based): entries truncated to the finest grid of ``out`` (one bit
+      finer for ``RND``): every decision point of ``out``'s rounding lies on that grid, so
+      truncating first and rounding afterwards equals rounding directly, even where ``out``'s
+      grid differs per element.
+    - the other modes break ties by sign or parity, which truncation does not preserve: the
+      entries are rounded with ``out``'s own mode onto ``out``'s grid, where the quantizer's
+      rounding is then the identity. That needs one grid for every element; None otherwise.
     """
     cover = out.homogeneous_cover()
-    f = int(cover.f.flat[0]) + (0 if out.round == "TRN" else 1)
-    q = np.ldexp(np.floor(np.ldexp(values, f)), -f)
+    f = int(cover.f.flat[0])
+    if out.round in ("TRN", "RND"):
+        f += 0 if out.round == "TRN" else 1
+        q = np.ldexp(np.floor(np.ldexp(values, f)), -f)
+    elif np.all(out.f == f):
+        q = np.ldexp(round_to_integer(np.ldexp(values, f), out.round), -f)
+    else:
+        return None
     lo, hi = float(q.min(initial=0.0)), float(q.max(initial=0.0))
     rng = FixedFormat.from_range(min(lo, 0.0), hi, f)
-    return FixedFormat(rng.k, rng.i, f, "TRN", "WRAP")
+    return q, FixedFormat(rng.k, rng.i, f, "TRN", "WRAP")
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,7 @@ class SelectLUT(Pass):
     1. ``%y = Activation(%x) function=F; %z = Quantize(%y)`` with F not linear/relu/softmax, ``%x``
        fixed-point of homogeneous cover width ``b``, ``%y`` used only by that Quantize, and
        ``2**b <= max_table_size``: ``%y = LUT(%x)`` whose table holds F on every representable
-       input, truncated to the grid of the quantizer (see :func:`table_format`).
+       input, rounded so that the quantizer after it computes exactly what it did (see :func:`table_entries`).
     2. A custom function (no Keras name) that cannot become a table raises
        :class:`TableTooLargeError` giving the size it needs and the limit: hls4ml has no other way
        to compute it. ``max_table_size <= 0`` turns tables off.
@@ -87,9 +100,15 @@ class SelectLUT(Pass):
             return False
         inputs = representable_inputs(cover)
         values = np.asarray(op.evaluate([inputs[None]], {})[0][0], dtype=np.float64)
-        out = quant.op.quantizer_format
-        tfmt = table_format(values, out)
-        table = quantize(values, tfmt)
+        entries = table_entries(values, quant.op.quantizer_format)
+        if entries is None:
+            if custom:
+                raise UnsupportedLayerError(
+                    f"activation {node.origin!r} ({op.function}) is a custom function and converts only as a lookup "
+                    f"table, but its quantizer {quant.name!r} rounds with {quant.op.quantizer_format.round} on a grid "
+                    "that differs per element; use RND or TRN, or one fractional width for the whole tensor")
+            return False
+        table, tfmt = entries
         lut = graph.add_node(LUT(function=op.function, in_format=cover, out_format=tfmt, table=table), [x],
                              name=graph.unique_name(node.name + "_lut"), origin=node.origin)
         lut.meta.update(node.meta)

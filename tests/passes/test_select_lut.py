@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hgq_ir.passes.select_lut import SelectLUT
 
-from hgq_ir.ir.errors import TableTooLargeError
+from hgq_ir.ir.errors import TableTooLargeError, UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat, quantize
 from hgq_ir.ir.graph import Graph
 from hgq_ir.ir.interpret import interpret
@@ -155,3 +155,15 @@ def test_rewrite_keeps_the_meaning_of_the_graph():
     before = interpret(g, x)
     SelectLUT(max_table_size=1024).run(g)
     np.testing.assert_array_equal(interpret(g, x), before)
+
+
+def test_tie_breaking_rounding_on_a_per_element_grid_is_not_tabled():
+    # RND_CONV breaks ties by parity: a table on one grid cannot serve elements of different grids
+    out = FixedFormat(1, 0, np.array([2, 3, 4, 4]), "RND_CONV", "SAT")
+    g = chain(out_fmt=out)
+    text = str(g)
+    assert SelectLUT(max_table_size=2**WIDTH).run(g) is False
+    assert str(g) == text
+    g = chain(act=Activation("mine", fn=np.sin), out_fmt=out)
+    with pytest.raises(UnsupportedLayerError, match="'enc/act'.*RND_CONV"):
+        SelectLUT(max_table_size=2**WIDTH).run(g)
