@@ -11,20 +11,30 @@ agree. They are not part of the IR's meaning: ``convert(model, to="ir")`` does n
   Keras 1.75, hls4ml 1.0).
 - :class:`FitLUTInputs`: hls4ml indexes a lookup table with every raw bit of the input type it
   derives itself (:func:`hls4ml_quantizer_format`), not with the table's declared input format.
+
+Where no rewrite can make hls4ml compute the IR's result, :class:`FlagHls4mlHazards` warns
+(:class:`NotBitExactWarning`, naming the layer and the way out) before anything is emitted:
+
+- a max pooling with padded windows on an unsigned input: hls4ml pads with the value whose top
+  bit is set (``nnet::pad_val``: the most negative value of a signed type, but a large positive
+  one of an unsigned type), so every padded window returns that value.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from hgq_ir.passes.base import Pass
 from hgq_ir.passes.select_lut import representable_inputs
 
+from hgq_ir.ir.errors import NotBitExactWarning
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.formats import Formats, propagate
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.ops import LUT
+from hgq_ir.ir.windows import window_geometry
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,49 @@ class FitLUTInputs(Pass):
         return changed
 
 
+def padded_unsigned_max_pool(node: Node) -> str | None:
+    """Why hls4ml 1.3 computes this max pooling differently, or None.
+
+    hls4ml gives the pool's input one type (the widest over its elements) and fills padded cells
+    with that type's value whose top bit is set: the most negative value when signed, a large
+    positive value when unsigned, which then wins every padded window.
+    """
+    op = node.op
+    if node.op.kind not in ("MaxPool1D", "MaxPool2D") or op.padding != "same":
+        return None
+    x = node.inputs[0]
+    spatial = x.shape[:-1]
+    padded = any(sum(window_geometry(n, k, s, "same")[1:]) > 0
+                 for n, k, s in zip(spatial, op.window, op.strides, strict=True))
+    if not padded or x.format is None or int(np.max(x.format.k)) == 1:
+        return None
+    return ("hls4ml 1.3 pads an unsigned max pooling with a large positive value, which wins every padded "
+            "window; use padding='valid', or pool before the relu (max and relu commute)")
+
+
+HAZARDS = (padded_unsigned_max_pool,)
+
+
+@dataclass(frozen=True)
+class FlagHls4mlHazards(Pass):
+    """Warn about patterns hls4ml 1.3 computes differently and no rewrite can fix. Rule:
+
+    1. A node for which a check of :data:`HAZARDS` gives a reason: :class:`NotBitExactWarning`
+       naming the layer (its origin) and the reason. The graph is not changed.
+    """
+
+    name = "flag_hls4ml_hazards"
+
+    def run(self, graph: Graph) -> bool:
+        for node in graph.nodes:
+            for check in HAZARDS:
+                why = check(node)
+                if why is not None:
+                    warnings.warn(f"layer {node.origin!r} ({node.op.kind}) will not be bit-exact in hls4ml: {why}",
+                                  NotBitExactWarning, stacklevel=2)
+        return False
+
+
 def proxy_legalization() -> list[Pass]:
     """The proxy / hls4ml target's legalization passes, in order, run after the core pipeline."""
-    return [CapSatFraction(), FitLUTInputs()]
+    return [CapSatFraction(), FitLUTInputs(), FlagHls4mlHazards()]
