@@ -47,18 +47,15 @@ def float32_hazards(graph: Graph) -> list[str]:
 
 
 def float_nodes(graph: Graph) -> list[str]:
-    """Nodes whose output is a float, not a fixed-point value, though all their inputs are fixed-point.
+    """Nodes whose output is a float, not a fixed-point value: where exactness ends.
 
-    Each is where exactness ends (an unfused BatchNorm, a float activation such as softmax): the
-    proxy and hls4ml compute such a value with their own float or fixed-point approximations.
+    A plain Keras layer with no quantizer before it, an unfused BatchNorm, a float activation:
+    the proxy and hls4ml compute such values with their own float or fixed-point approximations.
+    Standard activations are left out (they warn when emitted, saying which approximation).
     """
-    bad = []
-    for node in graph.nodes:
-        if node.op.is_source or node.op.activation is not None or any(v.format is None for v in node.inputs):
-            continue  # standard activations warn when emitted
-        if any(v.format is None for v in node.outputs):
-            bad.append(f"{node.origin or node.name} ({node.op.kind})")
-    return bad
+    return [f"{node.origin or node.name} ({node.op.kind})" for node in graph.nodes
+            if not node.op.is_source and node.op.activation is None
+            and any(v.format is None for v in node.outputs)]
 
 
 # hls4ml 1.3 emits each FixedPointQuantizer as a C++ function template ``nnet::<layer name>``; a
@@ -281,10 +278,10 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       + ", ".join(hazards), NotBitExactWarning, stacklevel=2)
     floats = float_nodes(graph)
     if floats:
-        warnings.warn("not bit-exact: these layers compute float values between fixed-point ones, which the "
-                      "proxy and hls4ml approximate differently: " + ", ".join(floats)
-                      + " (fuse a BatchNormalization into the layer before it, or quantize the result)",
-                      NotBitExactWarning, stacklevel=2)
+        warnings.warn("not bit-exact: these layers compute float values (no quantizer gives them a fixed-point "
+                      "format), which the proxy and hls4ml approximate differently: " + ", ".join(floats)
+                      + " (quantize their inputs, e.g. with HQuantize, and fuse a BatchNormalization into the "
+                      "layer before it)", NotBitExactWarning, stacklevel=2)
     ctx = EmitContext(graph, {n.name for n in graph.nodes})
     inputs = []
     for node in graph.nodes:

@@ -85,3 +85,12 @@ def test_unfused_batchnorm_warns_not_bit_exact_naming_the_layer() -> None:
     assert [n.op.kind for n in graph.nodes if n.name == "lonely_bn"] == ["BatchNorm"]
     with pytest.warns(NotBitExactWarning, match="lonely_bn"):
         to_proxy_model(model)
+
+
+def test_plain_keras_model_warns_naming_its_float_layers() -> None:
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,))
+    h = keras.layers.Dense(3, name="plain_dense")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2, name="plain_head")(h), name="plain")
+    with pytest.warns(NotBitExactWarning, match="plain_dense.*plain_head"):
+        to_proxy_model(model)
