@@ -50,7 +50,9 @@ def table_entries(values: np.ndarray, out: FixedFormat) -> tuple[np.ndarray, Fix
         return None
     lo, hi = float(q.min(initial=0.0)), float(q.max(initial=0.0))
     rng = FixedFormat.from_range(min(lo, 0.0), hi, f)
-    return q, FixedFormat(rng.k, rng.i, f, "TRN", "WRAP")
+    k, i = int(rng.k.flat[0]), int(rng.i.flat[0])
+    # every entry 0: still one bit wide (a table of a zero-width type cannot be emitted)
+    return q, FixedFormat(k, max(i, 1 - f - k), f, "TRN", "WRAP")
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class SelectLUT(Pass):
                     "lookup table, which needs a fixed-point input and a quantizer after it")
             return False
         cover = x.format.homogeneous_cover()
+        if int(cover.b.flat[0]) == 0:
+            # a constant-zero input (every element 0 bits): a 1-bit index that is always 0
+            cover = FixedFormat(0, 0, 1)
         size = 2 ** int(cover.b.flat[0])
         if size > self.max_table_size:
             if custom:
