@@ -167,3 +167,18 @@ def test_tie_breaking_rounding_on_a_per_element_grid_is_not_tabled():
     g = chain(act=Activation("mine", fn=np.sin), out_fmt=out)
     with pytest.raises(UnsupportedLayerError, match="'enc/act'.*RND_CONV"):
         SelectLUT(max_table_size=2**WIDTH).run(g)
+
+
+def test_constant_zero_input_and_all_zero_table_still_get_one_bit_types():
+    # every input element 0 bits: the table is indexed by a 1-bit type whose raw bits are always 0
+    g = chain(act=Activation("sigmoid"), in_fmt=FixedFormat(0, 0, 0), out_fmt=FixedFormat(0, 0, 2, "RND"))
+    assert SelectLUT(max_table_size=2).run(g) is True
+    (lut,) = act_nodes(g)
+    assert int(lut.op.in_format.b.flat[0]) == 1 and int(lut.op.out_format.b.flat[0]) >= 1
+    np.testing.assert_array_equal(interpret(g, np.full((3, 4), 7.0)), np.full((3, 4), 0.5))
+    # tanh on a quantizer of 0 fractional bits below 1: every entry quantizes to 0
+    g = chain(out_fmt=FixedFormat(0, 0, 0))
+    assert SelectLUT(max_table_size=2**WIDTH).run(g) is True
+    (lut,) = act_nodes(g)
+    assert int(lut.op.out_format.b.flat[0]) >= 1 and not np.any(lut.op.table)
+    np.testing.assert_array_equal(interpret(g, np.linspace(-3, 3, 8).reshape(2, 4)), np.zeros((2, 4)))
