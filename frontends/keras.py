@@ -9,14 +9,15 @@ output values. The HGQ and QKeras frontends pass extra handlers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from hgq_ir.frontends.keras_graph import LayerCall, read_topology
 
-from hgq_ir.ir.errors import UnsupportedLayerError
-from hgq_ir.ir.graph import Graph, Value, Weight
+from hgq_ir.ir.errors import FormatError, GraphError, InexactError, InternalError, UnsupportedLayerError
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Graph, Node, Value, Weight
 from hgq_ir.ir.ops import (
     NUMPY_ACTIVATIONS,
     Activation,
@@ -37,6 +38,9 @@ from hgq_ir.ir.ops import (
 )
 
 MODEL_CLASSES = ("Functional", "Sequential", "Model")
+MAX_FORMAT_BITS = 127
+"""Largest |integer bits|, |fractional bits| and width a lifted format may have: hls4ml stores them
+as int8, and a Keras model computing ``2**f`` in float32 overflows beyond 2**127 anyway."""
 
 
 @dataclass
@@ -48,12 +52,14 @@ class LiftContext:
     origin: str
     call: LayerCall
     lifter: KerasLifter
+    created: list[Node] = field(default_factory=list)
 
     def add(self, op: Op, inputs: list[Value], suffix: str = "", weights: dict[str, Weight] | None = None,
             meta: dict | None = None) -> Value:
         """Add a node named ``name + suffix`` and return its output."""
         node = self.graph.add_node(op, inputs, name=self.name + suffix, weights=weights, origin=self.origin)
         node.meta.update(meta or {})
+        self.created.append(node)
         return node.output
 
     def unsupported(self, layer: Any, why: str) -> UnsupportedLayerError:
@@ -212,8 +218,11 @@ def lift_reshape(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:
     """Reshape(target_shape), with one -1 resolved from the input size."""
     target = [int(d) for d in layer.get_config()["target_shape"]]
     size = int(np.prod(xs[0].shape))
+    known = int(np.prod([d for d in target if d != -1]))
+    if target.count(-1) > 1 or any(d == 0 or d < -1 for d in target) \
+            or (size % known != 0 if -1 in target else known != size):
+        raise GraphError(f"node {ctx.name!r} (Reshape): cannot reshape {xs[0].shape} to target_shape {tuple(target)}")
     if -1 in target:
-        known = int(np.prod([d for d in target if d != -1]))
         target[target.index(-1)] = size // known
     return [ctx.add(Reshape(tuple(target)), xs)]
 
@@ -281,7 +290,10 @@ class KerasLifter:
             path = f"{origin}/{call.layer_name}" if origin else call.layer_name
             if call.class_name == "InputLayer":
                 shape = call.config.get("batch_shape") or call.config.get("batch_input_shape")
-                if shape is None or any(d is None for d in shape[1:]):
+                if shape is None:
+                    raise UnsupportedLayerError(f"model {model.name!r} has no input shape: start it with "
+                                                "keras.Input(shape) (or build it) before converting")
+                if any(d is None for d in shape[1:]):
                     raise UnsupportedLayerError(f"input {path!r} has shape {shape}; every axis but the batch "
                                                 "axis must be fixed")
                 env[(call.layer_name, 0, 0)] = graph.add_input(call.layer_name, shape[1:], origin=path)
@@ -294,9 +306,68 @@ class KerasLifter:
                     f"{', '.join(sorted(self.handlers))}")
             name = graph.unique_name(call.layer_name)
             ctx = LiftContext(graph, name, path, call, self)
-            outs = handler(ctx, layer, [env[r] for r in call.inputs])
+            inputs = [_tensor(env, r, f"layer {path!r}") for r in call.inputs]
+            try:
+                outs = handler(ctx, layer, inputs)
+                check_format_ranges(ctx.created)
+            except (GraphError, FormatError, InexactError) as e:
+                if getattr(e, "layer", None) is not None:  # raised, and named, by a nested model's lift
+                    raise
+                raise _name_layer(e, path, type(layer).__name__) from e
             for idx, v in enumerate(outs):
                 env[(call.layer_name, call.node_index, idx)] = v
-        graph.set_outputs([env[r] for r in topo.outputs])
+        graph.set_outputs([_tensor(env, r, f"model {model.name!r} output") for r in topo.outputs])
         graph.verify()
         return graph
+
+
+def _tensor(env: dict[tuple[str, int, int], Value], ref: tuple[str, int, int], reader: str) -> Value:
+    """The value of tensor ``ref`` = (layer, call, output index); :class:`InternalError` if none was lifted.
+
+    Keras writes the configs it reads (a hand-edited one does not load), so a reference to a call
+    or output the lifter did not produce is hgq-ir misreading the config, not the user's to fix.
+    """
+    try:
+        return env[ref]
+    except KeyError:
+        made = sorted(f"call {c} output #{i}" for (name, c, i) in env if name == ref[0])
+        raise InternalError(f"internal error reading the model's topology: {reader} reads output #{ref[2]} of call "
+                            f"{ref[1]} of layer {ref[0]!r}, but hgq-ir lifted "
+                            f"{', '.join(made) if made else 'no call of it'}", step="lift", node=ref[0]) from None
+
+
+_HINTS = {
+    GraphError: "its weights or config do not fit the shapes of its inputs: the model config is inconsistent "
+                "(edited by hand?); rebuild the model and save it again",
+    FormatError: "its quantizer bitwidths are out of range (NaN, Inf or huge fractional bits: a diverged training, "
+                 "calibration on NaN data or corrupt weights); retrain, bound them with bw_clip, or run "
+                 "trace_minmax again on finite data",
+}
+_HINTS[InexactError] = _HINTS[FormatError]
+
+
+def _name_layer(e: GraphError | FormatError | InexactError, path: str, cls: str) -> Exception:
+    """``e`` again (same type), its message prefixed with the layer and followed by what to do."""
+    err = type(e)(f"layer {path!r} ({cls}): {e}; {_HINTS[type(e) if type(e) in _HINTS else GraphError]}")
+    err.layer = path
+    return err
+
+
+def check_format_ranges(nodes: list[Node]) -> None:
+    """Refuse quantizer and weight formats beyond :data:`MAX_FORMAT_BITS` (:class:`FormatError`).
+
+    Such formats come from NaN, Inf or huge trained bitwidths; no target represents them and
+    the Keras model itself computes NaN or Inf with them.
+    """
+    for node in nodes:
+        formats: list[tuple[str, FixedFormat]] = []
+        if node.op.quantizer_format is not None:
+            formats.append((f"quantizer of node {node.name!r}", node.op.quantizer_format))
+        formats += [(f"weight {wname!r} of node {node.name!r}", w.format) for wname, w in node.weights.items()
+                     if w.format is not None]
+        for what, fmt in formats:
+            # Python ints: NaN bitwidths become -2**63, which numpy's abs and sums overflow
+            ends = [int(e) for a in (fmt.i, fmt.f) if a.size for e in (a.min(), a.max())]
+            if any(abs(e) > MAX_FORMAT_BITS for e in ends) or (fmt.b.size and int(fmt.b.max()) > MAX_FORMAT_BITS):
+                raise FormatError(f"{what} has format {fmt.summary()}, beyond the +-{MAX_FORMAT_BITS} integer, "
+                                  "fractional and total bits any target represents")

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from hgq_ir.ir.errors import ModelFileError
+from hgq_ir.ir.errors import GraphError, ModelFileError
 
 TensorRef = tuple[str, int, int]  # (layer name, node index, tensor index)
 
@@ -82,10 +82,11 @@ def read_topology(model: Any) -> ModelTopology:
     if layers is None:
         raise ModelFileError(f"model {getattr(model, 'name', '?')!r}: config has no 'layers'; only "
                              "Functional and Sequential models can be converted")
+    _check_unique_names(layers, getattr(model, "name", "?"))
     if "input_layers" not in config:  # Sequential: a chain
         calls, prev = [], None
         for entry in layers:
-            name = entry.get("name") or entry["config"]["name"]
+            name = _layer_name(entry)
             calls.append(LayerCall(name, entry["class_name"], 0, () if prev is None else ((prev, 0, 0),),
                                    entry.get("config", {})))
             prev = name
@@ -97,15 +98,51 @@ def read_topology(model: Any) -> ModelTopology:
         return ModelTopology(tuple(calls), ((calls[0].layer_name, 0, 0),), ((prev, 0, 0),), True)
     calls = []
     for entry in layers:
-        name = entry.get("name") or entry["config"]["name"]
+        name = _layer_name(entry)
         nodes = entry.get("inbound_nodes") or []
         if not nodes:
             calls.append(LayerCall(name, entry["class_name"], 0, (), entry.get("config", {})))
         for idx, node in enumerate(nodes):
             refs = tuple(_refs(node)) if isinstance(node, dict) else tuple(_keras2_refs(node))
             calls.append(LayerCall(name, entry["class_name"], idx, refs, entry.get("config", {})))
-    return ModelTopology(tuple(_execution_order(calls)), _ref_list(config["input_layers"]),
-                         _ref_list(config["output_layers"]), False)
+    outputs = tuple(_output_ref(ref, calls) for ref in _ref_list(config["output_layers"]))
+    return ModelTopology(tuple(_execution_order(calls)), _ref_list(config["input_layers"]), outputs, False)
+
+
+def _output_ref(ref: TensorRef, calls: list[LayerCall]) -> TensorRef:
+    """``ref`` as a reference to one of ``calls``.
+
+    Keras 3 numbers a nested Functional model's calls from 1 in ``output_layers`` (its node 0 is
+    the model's own construction) but from 0 in other layers' inbound nodes, which is how the
+    calls are listed; such an output reference is shifted back by one.
+    """
+    name, node, tensor = ref
+    made = {c.node_index for c in calls if c.layer_name == name}
+    if node not in made and node - 1 in made \
+            and next(c.class_name for c in calls if c.layer_name == name) in ("Functional", "Model"):
+        return (name, node - 1, tensor)
+    return ref
+
+
+def _layer_name(entry: Any) -> str:
+    """The name of a layer entry of a model config (Keras 3: top level; tf_keras: in ``config``)."""
+    name = entry.get("name") or entry.get("config", {}).get("name")
+    if not name:
+        raise ModelFileError(f"a {entry.get('class_name', '?')} layer of the model config has no name; the config "
+                             "is corrupt: save the model again")
+    return str(name)
+
+
+def _check_unique_names(layers: list[dict], model_name: str) -> None:
+    """Refuse a config in which two layers share a name: layers are found, and wired, by name."""
+    seen: dict[str, str] = {}
+    for entry in layers:
+        name, cls = _layer_name(entry), entry.get("class_name", "?")
+        if name in seen:
+            raise GraphError(f"model {model_name!r} has two layers named {name!r} ({seen[name]} and {cls}); layer "
+                             "names must be unique (hgq-ir wires layers by name): give each layer its own name= and "
+                             "save the model again")
+        seen[name] = cls
 
 
 def _execution_order(calls: list[LayerCall]) -> list[LayerCall]:

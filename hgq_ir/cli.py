@@ -11,12 +11,32 @@ import argparse
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
+from hgq_ir import __version__
 from hgq_ir.backends.registry import TARGETS, get_target
-from hgq_ir.ir.errors import HgqIrError, InternalError
+from hgq_ir.ir.errors import ConfigError, HgqIrError, InternalError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 REPORT_HINT = "this is a bug in hgq-ir: please report it with the command and model (--debug shows the traceback)"
+MODEL_COMMANDS = ("convert", "inspect", "verify", "report")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors are one line on stderr and exit code 2.
+
+    argparse prints the usage and then the error (two lines or more); hgq-ir's errors are one
+    line each, with a pointer to ``--help``. Sub-command parsers inherit the class.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``hgq-ir: error: MESSAGE (see 'PROG --help')`` and exit 2."""
+        self.exit(2, f"hgq-ir: error: {_one_line(message)} (see '{self.prog} --help')\n")
 
 
 def _convert_args(p: argparse.ArgumentParser) -> None:
@@ -42,15 +62,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(out_dir=args.out, epochs=args.epochs)
 
 
+def default_output(model: str, to: str) -> str | None:
+    """Where ``hgq-ir convert MODEL --to TO`` writes without ``--out``: None (stdout) for the IR."""
+    if to == "ir":
+        return None
+    return os.path.splitext(os.path.basename(model))[0] + f"_{to}{get_target(to).suffix}"
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
     """Convert a saved model to a target and write it (atomically)."""
     target = get_target(args.to)
-    out = args.out
-    if out is None and args.to == "ir":
+    out = args.out or default_output(args.model, args.to)
+    if out is None:
         graph, _ = _pipeline(args, target=None)
         print(graph)
         return 0
-    out = out or os.path.splitext(os.path.basename(args.model))[0] + f"_{args.to}{target.suffix}"
     graph, _ = _pipeline(args, target=None if args.to == "ir" else args.to)
     artefact = target.emit(graph, f"{graph.name}_{args.to}")
     print(f"wrote {target.write(artefact, out)}")
@@ -84,7 +110,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     graph, _ = _pipeline(args, target="proxy")
     if args.data:
-        x = np.load(args.data)
+        x = args.data_array if getattr(args, "data_array", None) is not None else load_data(args.data)
+        if len(graph.inputs) != 1:
+            raise ConfigError(f"--data: the model has {len(graph.inputs)} inputs; verify --data takes single-input "
+                              "models (omit --data to verify on random samples)")
+        inp = graph.inputs[0]
+        if x.shape[1:] != tuple(inp.shape):
+            raise ConfigError(f"--data {args.data!r} has rows of shape {x.shape[1:]} (array {x.shape}), but the "
+                              f"model's input {inp.name!r} takes rows of shape {tuple(inp.shape)}: save an array "
+                              f"of shape (N, {', '.join(map(str, inp.shape))})")
     else:
         shape = graph.inputs[0].shape
         x = np.random.default_rng(0).normal(size=(args.samples, *shape))
@@ -120,13 +154,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``hgq-ir``."""
-    p = argparse.ArgumentParser(prog="hgq-ir", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog="hgq-ir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"hgq-ir {__version__}")
     p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train a small HGQ model on digits, convert, verify, report")
     d.add_argument("--out", default="hgq-ir-demo", help="output folder (default ./hgq-ir-demo)")
-    d.add_argument("--epochs", type=int, default=None, help="training epochs (default: the demo's own)")
+    d.add_argument("--epochs", type=int, default=None, help="training epochs, >= 1 (default: the demo's own)")
     d.set_defaults(func=cmd_demo)
     c = sub.add_parser("convert", help="convert a .keras/.h5 model")
     c.add_argument("model")
@@ -147,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="check backends against the reference interpreter")
     v.add_argument("model")
     v.add_argument("--data", help=".npy file of inputs (default: standard normal samples)")
-    v.add_argument("--samples", type=int, default=1000)
+    v.add_argument("--samples", type=int, default=1000, help="random rows without --data (>= 1; default 1000)")
     v.add_argument("--hls", action="store_true", help="also compile with hls4ml and run its C simulation")
     _convert_args(v)
     v.set_defaults(func=cmd_verify)
@@ -158,6 +192,80 @@ def build_parser() -> argparse.ArgumentParser:
     _convert_args(r)
     r.set_defaults(func=cmd_report)
     return p
+
+
+def load_data(path: str) -> np.ndarray:
+    """The ``--data`` array: a readable ``.npy`` file of finite numbers, one row per sample (float64).
+
+    Raises :class:`ConfigError` naming the file and what is wrong; imports no TensorFlow.
+    """
+    import numpy as np
+
+    if not os.path.isfile(path):
+        raise ConfigError(f"--data {path!r} does not exist" if not os.path.exists(path)
+                          else f"--data {path!r} is not a file")
+    if not path.endswith(".npy"):
+        raise ConfigError(f"--data {path!r}: expected a .npy file (numpy.save) holding one array of inputs")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except Exception as e:  # numpy raises ValueError, OSError, EOFError... on a bad file
+        raise ConfigError(f"--data {path!r} is not a readable .npy array ({type(e).__name__}: {e}); save it "
+                          "with numpy.save") from e
+    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+        raise ConfigError(f"--data {path!r} holds {getattr(x, 'dtype', type(x).__name__)} values, not numbers; "
+                          "save an array of floats")
+    if x.ndim < 2 or x.size == 0:
+        raise ConfigError(f"--data {path!r} holds an array of shape {x.shape}; expected one row per sample, "
+                          "shape (N, *input_shape) with N >= 1")
+    bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
+    if bad.any():
+        raise ConfigError(f"--data {path!r}: {int(bad.sum())} of {len(x)} rows hold NaN or Inf (first: row "
+                          f"{int(np.argmax(bad))}); remove or replace them")
+    return x.astype(np.float64)
+
+
+def check_output_file(path: str, to: str) -> None:
+    """Refuse an output file that target ``to`` cannot write: wrong suffix, missing or unwritable folder."""
+    target = get_target(to)
+    out = Path(path)
+    if out.suffix != target.suffix:
+        raise ConfigError(f"--out {path!r}: target {to!r} writes {target.suffix} files; name the output "
+                          f"<something>{target.suffix}")
+    if out.is_dir():
+        raise ConfigError(f"--out {path!r} is a folder; name a {target.suffix} file in it")
+    folder = out.parent
+    if not folder.exists():
+        raise ConfigError(f"cannot write {path!r}: folder {str(folder)!r} does not exist; create it first")
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path!r}: {str(folder)!r} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path!r}: folder {str(folder)!r} is not writable")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check the command's files and numbers before TensorFlow is imported (a typed error in a blink).
+
+    Model files must exist and look like models; ``--out`` must be writable with the target's
+    suffix; ``--data`` must be a numeric ``.npy`` array (loaded here, into ``args.data_array``);
+    ``--samples`` and ``--epochs`` must be >= 1; the demo's folder must be writable.
+    """
+    if args.command in MODEL_COMMANDS:
+        from hgq_ir.convert import check_model_file
+
+        check_model_file(args.model)
+    if args.command == "convert":
+        out = args.out or default_output(args.model, args.to)
+        if out is not None:
+            check_output_file(out, args.to)
+    if args.command == "verify":
+        if args.samples < 1:
+            raise ConfigError(f"--samples must be >= 1, got {args.samples}")
+        args.data_array = load_data(args.data) if args.data else None
+    if args.command == "demo":
+        from hgq_ir.demo import check_epochs, check_output_folder
+
+        check_epochs(args.epochs)
+        check_output_folder(args.out)
 
 
 def import_tensorflow_quietly() -> None:
@@ -184,9 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hgq-ir`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
-    import_tensorflow_quietly()
     try:
-        return int(args.func(args) or 0)
+        check_args(args)  # before TensorFlow (seconds to import): a bad argument fails at once
+        import_tensorflow_quietly()
+        with warnings.catch_warnings():
+            if not args.debug:  # numpy's overflow/invalid-value notes on a broken model: the typed error says it
+                warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.func(args) or 0)
     except InternalError as e:
         return _internal(e, str(e), args.debug)
     except HgqIrError as e:

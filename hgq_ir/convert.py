@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -18,27 +19,91 @@ from hgq_ir.ir.graph import Graph
 from hgq_ir.passes.base import Pass
 from hgq_ir.passes.manager import PassManager, PipelineResult, core_pipeline
 
-__all__ = ["TARGETS", "convert", "lift", "load_model", "pipeline", "run_passes", "to_proxy_model"]
+__all__ = ["TARGETS", "check_model_file", "convert", "lift", "load_model", "pipeline", "run_passes", "to_proxy_model"]
 
 
-def load_model(path: str) -> Any:
-    """Load a ``.keras``/``.h5`` model with hgq_ir's layers registered; typed error if unreadable."""
-    import os
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")  # the same as hgq_ir.frontends.registry.MODEL_SUFFIXES (tested)
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
+
+def check_model_file(path: str | os.PathLike) -> None:
+    """Refuse, without importing Keras, a model path that cannot be a readable model file.
+
+    Checks that ``path`` exists, is a file, is not empty, ends with ``.keras``/``.h5``/``.hdf5``,
+    and starts like one: a ``.keras`` file must open as a zip archive (a truncated one does not,
+    its directory sits at the end), an ``.h5`` file must carry the HDF5 signature. Raises
+    :class:`ModelFileError` naming the file and what to do. Reads at most the archive's directory.
+    """
+    import zipfile
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(f"model file {path!r} does not exist")
+    if os.path.isdir(path):
+        raise ModelFileError(f"{path!r} is a folder, not a model file; hgq-ir reads {', '.join(MODEL_SUFFIXES)} "
+                             "files (load a SavedModel folder in Keras and save it as .keras)")
+    if not path.endswith(MODEL_SUFFIXES):
+        raise ModelFileError(f"{path!r} is not a model file; hgq-ir reads {', '.join(MODEL_SUFFIXES)} files")
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if path.endswith(".keras") and size > 0:
+                with zipfile.ZipFile(fh):
+                    pass
+    except zipfile.BadZipFile as e:
+        raise ModelFileError(f"model file {path!r} is not a readable .keras archive ({e}): it is truncated or "
+                             "corrupt; save the model again") from e
+    except OSError as e:
+        raise ModelFileError(f"cannot read model file {path!r} ({e.strerror or e})") from e
+    if size == 0:
+        raise ModelFileError(f"model file {path!r} is empty (0 bytes): it is truncated; save the model again")
+    if not path.endswith(".keras") and not _has_hdf5_signature(path, head):
+        raise ModelFileError(f"cannot read model file {path!r}: it has no HDF5 signature, so it is truncated, "
+                             "corrupt or not a Keras .h5 model; save the model again")
+
+
+def _has_hdf5_signature(path: str, head: bytes) -> bool:
+    """True when the HDF5 signature sits at offset 0 or after a user block (512, 1024, 2048... bytes)."""
+    if head == _HDF5_SIGNATURE:
+        return True
+    with open(path, "rb") as fh:
+        offset = 512
+        while True:
+            fh.seek(offset)
+            chunk = fh.read(8)
+            if len(chunk) < 8:
+                return False
+            if chunk == _HDF5_SIGNATURE:
+                return True
+            offset *= 2
+
+
+def load_model(path: str | os.PathLike) -> Any:
+    """Load a ``.keras``/``.h5`` model with hgq_ir's layers registered; typed error if unreadable.
+
+    :func:`check_model_file` runs first, before Keras is imported: a missing, empty, truncated or
+    non-model file fails fast with :class:`ModelFileError`.
+    """
+    path = os.fspath(path)
+    check_model_file(path)
     import keras
 
     import hgq_ir.backends.proxy_layers  # noqa: F401  (registers the proxy layers)
     import hgq_ir.training.layers  # noqa: F401  (registers the HGQ layers)
 
-    if not os.path.exists(path):
-        raise ModelFileError(f"model file {path!r} does not exist")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as e:
         if path.endswith(".keras"):
             _check_keras_archive(path)  # says "truncated or corrupt" where that is why
-        raise ModelFileError(f"cannot read model file {path!r} ({type(e).__name__}: {e}); it may be truncated "
-                             "or not a Keras model") from e
+        raise ModelFileError(f"cannot read model file {path!r} ({type(e).__name__}: {_first_line(e)}); it may be "
+                             "truncated or not a Keras model") from e
+
+
+def _first_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (Keras's run over many lines)."""
+    return next((line.strip() for line in str(e).splitlines() if line.strip()), "")
 
 
 def _check_keras_archive(path: str) -> None:

@@ -75,8 +75,47 @@ def progress_callback(epochs: int, stream: TextIO | None = None):
     return Progress()
 
 
+def check_epochs(epochs: int | None) -> int:
+    """The number of training epochs: ``DEFAULT_EPOCHS`` for None; :class:`ConfigError` unless >= 1."""
+    if epochs is None:
+        return DEFAULT_EPOCHS
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(f"demo: --epochs must be a whole number >= 1, got {epochs!r}")
+    return epochs
+
+
+def check_output_folder(out_dir: str | os.PathLike) -> Path:
+    """Refuse an output folder the demo could not write to, before it trains for a minute.
+
+    ``out_dir`` may exist (then it must be a writable folder) or not (then its nearest existing
+    ancestor must be a writable folder, where it will be created). Raises :class:`ConfigError`.
+    """
+    out = Path(out_dir)
+    if out.exists():
+        if not out.is_dir():
+            raise ConfigError(f"demo: --out {str(out)!r} is a file, not a folder; name a folder")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ConfigError(f"demo: --out folder {str(out)!r} is not writable; pick another folder")
+        return out
+    ancestor = out.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ConfigError(f"demo: cannot create --out folder {str(out)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ConfigError(f"demo: cannot create --out folder {str(out)!r}: {str(ancestor)!r} is not writable; "
+                          "pick another folder")
+    return out
+
+
 def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int = 0) -> int:
-    """Run the demo; returns the process exit code (0 when everything is bit-exact)."""
+    """Run the demo; returns the process exit code (0 when everything is bit-exact).
+
+    ``epochs`` (default ``DEFAULT_EPOCHS``) must be >= 1 and ``out_dir`` writable: both are
+    checked, with a :class:`ConfigError`, before Keras is imported.
+    """
+    epochs = check_epochs(epochs)
+    out = check_output_folder(out_dir)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
@@ -88,8 +127,6 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     from hgq_ir.report import format_table, layer_report, total_bops
     from hgq_ir.training.calibrate import trace_minmax
 
-    epochs = epochs or DEFAULT_EPOCHS
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
     xtr, ytr, xte, yte = load_digits_split()

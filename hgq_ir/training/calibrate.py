@@ -8,6 +8,7 @@ whole. Unlike upstream HGQ it also visits layers inside nested models.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -16,7 +17,7 @@ import keras
 import numpy as np
 from tqdm.auto import tqdm
 
-from hgq_ir.ir.errors import ConfigError, HgqIrError
+from hgq_ir.ir.errors import ConfigError, FormatError
 from hgq_ir.training.layers.activation import HActivation
 from hgq_ir.training.layers.base import HLayerBase
 from hgq_ir.training.layers.graph import iter_layers
@@ -75,6 +76,87 @@ def iter_batches(data: Any, bsz: int, n_inputs: int = 1) -> tuple[Iterator[Any],
     )
 
 
+def _input_specs(model: keras.Model) -> list[tuple[str, tuple]]:
+    """``(name, shape without the batch axis)`` of each model input; empty when the model has none yet."""
+    specs = []
+    for k, t in enumerate(getattr(model, "inputs", None) or []):
+        shape = getattr(t, "shape", None)
+        specs.append((str(getattr(t, "name", k)), tuple(shape[1:]) if shape is not None else None))
+    return specs
+
+
+def _nonfinite_rows(a: np.ndarray, chunk: int = 4096) -> tuple[int, int]:
+    """``(number of rows holding NaN or Inf, index of the first one or -1)``, a chunk of rows at a time."""
+    if a.dtype.kind not in "fc" or a.ndim == 0 or a.size == 0:
+        return 0, -1
+    count, first = 0, -1
+    for start in range(0, len(a), chunk):
+        bad = ~np.isfinite(a[start:start + chunk]).reshape(min(chunk, len(a) - start), -1).all(axis=1)
+        n = int(bad.sum())
+        if n and first < 0:
+            first = start + int(np.argmax(bad))
+        count += n
+    return count, first
+
+
+def check_calibration_arrays(arrays: list[Any], specs: list[tuple[str, tuple]], row0: int = 0,
+                             where: str = "") -> None:
+    """Refuse calibration inputs that are not numbers, have the wrong shape, or hold NaN/Inf.
+
+    ``arrays`` holds one array (or tensor) per model input, ``specs`` the model's inputs (see
+    :func:`_input_specs`); ``row0`` and ``where`` place the arrays in a stream of batches for the
+    message. Raises :class:`ConfigError` naming the input, the rows and what to do.
+    """
+    if specs and len(arrays) != len(specs):
+        raise ConfigError(f"trace_minmax: the model has {len(specs)} inputs "
+                          f"({', '.join(repr(n) for n, _ in specs)}) but the data{where} holds {len(arrays)} "
+                          "arrays; pass one array per input, in order")
+    for k, a in enumerate(arrays):
+        name = specs[k][0] if specs else str(k)
+        try:
+            a = np.asarray(keras.ops.convert_to_numpy(a) if not isinstance(a, np.ndarray) else a)
+        except Exception as e:
+            raise ConfigError(f"trace_minmax: input {k} ({name!r}){where} is not an array of numbers "
+                              f"({type(e).__name__}: {e})") from e
+        if a.dtype.kind not in "fiub":
+            raise ConfigError(f"trace_minmax: input {k} ({name!r}){where} holds {a.dtype} values; pass numbers "
+                              "(a float array)")
+        shape = specs[k][1] if specs else None
+        if shape is not None and (a.ndim != len(shape) + 1 or any(
+                s is not None and int(s) != d for s, d in zip(shape, a.shape[1:], strict=True))):
+            raise ConfigError(f"trace_minmax: input {k} ({name!r}) expects rows of shape "
+                              f"{tuple(None if s is None else int(s) for s in shape)}, but the data{where} has "
+                              f"shape {a.shape} (rows first)")
+        bad, first = _nonfinite_rows(a)
+        if bad:
+            raise ConfigError(f"trace_minmax: input {k} ({name!r}) has {bad} of {len(a)} rows{where} holding NaN "
+                              f"or Inf (first: row {row0 + first}); remove or replace them (e.g. np.nan_to_num) "
+                              "before calibrating")
+
+
+def _batch_arrays(batch: Any) -> list[Any]:
+    """The arrays of one model-input batch, one per input (a dict's values in order)."""
+    if isinstance(batch, dict):
+        return list(batch.values())
+    return list(batch) if isinstance(batch, list | tuple) else [batch]
+
+
+def _check_ranges_are_numbers(layers: list[HLayerBase]) -> None:
+    """Refuse recorded ranges holding NaN: the model computed NaN on finite data (bitwidths out of range)."""
+    for layer in layers:
+        paq = layer.paq
+        if not paq.minmax_record:
+            continue
+        if np.isnan(paq._min.numpy()).any() or np.isnan(paq._max.numpy()).any():
+            fbw = [np.asarray(q.fbw.numpy(), np.float64) for q in (paq, getattr(layer, "kq", None))
+                   if q is not None and getattr(q, "fbw", None) is not None]
+            span = f"{min(float(np.min(a)) for a in fbw):g}..{max(float(np.max(a)) for a in fbw):g}" if fbw else "?"
+            raise FormatError(f"trace_minmax: layer {layer.name!r} ({type(layer).__name__}) computed NaN on finite "
+                              f"calibration data: its bitwidths or weights are out of range (fractional bits "
+                              f"{span}; float32 overflows beyond 2**127); retrain, or bound the bitwidths with "
+                              "bw_clip. The previous ranges are kept")
+
+
 class _Inference:
     """``model(x, training=False)`` as an object.
 
@@ -129,6 +211,33 @@ def compute_bops(model: keras.Model, verbose: bool = False) -> float:
     return total
 
 
+def _record(model: keras.Model, layers: list[HLayerBase], batches: Iterator[Any], total: int | None,
+            specs: list[tuple[str, tuple]], streamed: bool, verbose: bool, return_predictions: bool) -> list[Any]:
+    """Run the model over ``batches`` with range recording on; the predictions when asked for."""
+    forward = _forward(model)
+    predictions, n_batches, rows = [], 0, 0
+    for layer in layers:
+        layer.record_minmax = True
+    try:
+        for batch in tqdm(batches, total=total, disable=not verbose, desc="trace_minmax", unit="batch"):
+            if streamed:
+                arrays = _batch_arrays(batch)
+                check_calibration_arrays(arrays, specs if not isinstance(batch, dict) else [], rows,
+                                         f" (batch {n_batches})")
+                shape = getattr(arrays[0], "shape", ()) if arrays else ()
+                rows += int(shape[0] or 0) if len(shape) else 0
+            out = forward(batch)
+            n_batches += 1
+            if return_predictions:
+                predictions.append(keras.tree.map_structure(keras.ops.convert_to_numpy, out))
+    finally:
+        for layer in layers:
+            layer.record_minmax = False
+    if n_batches == 0:
+        raise ConfigError("trace_minmax: the dataset is empty (it yielded no batch); pass at least one sample")
+    return predictions
+
+
 def trace_minmax(model: keras.Model, data: Any, bsz: int = 16384, verbose: bool = True,
                  return_predictions: bool = False, no_bops_computation: bool = False, rst: bool = True,
                  cover_factor: float = 1.0) -> float | tuple[float, Any]:
@@ -148,28 +257,32 @@ def trace_minmax(model: keras.Model, data: Any, bsz: int = 16384, verbose: bool 
     if cover_factor < 1:
         warnings.warn(f"trace_minmax: cover_factor {cover_factor} < 1 narrows the ranges; values outside "
                       "them will overflow after conversion", stacklevel=2)
-    layers = hgq_layers(model)
-    if rst:
-        for layer in layers:
-            layer.reset_minmax()
+    given_arrays = isinstance(data, np.ndarray) or (isinstance(data, list | tuple) and len(data) > 0
+                                                    and all(isinstance(a, np.ndarray) for a in data))
+    arrays = ([data] if isinstance(data, np.ndarray) else list(data)) if given_arrays else []
+    if given_arrays and len(arrays[0]) == 0:
+        raise ConfigError("trace_minmax: the dataset is empty (0 rows); pass at least one sample")
+    if not (isinstance(bsz, numbers.Real) and bsz >= 1 and int(bsz) == bsz):
+        raise ConfigError(f"trace_minmax: bsz (the batch size) must be an integer >= 1, got {bsz!r}")
+    specs = _input_specs(model)
     batches, total = iter_batches(data, int(bsz), _n_inputs(model))
-    forward = _forward(model)
-    predictions, n_batches = [], 0
-    for layer in layers:
-        layer.record_minmax = True
+    if given_arrays:  # checked whole before any range is touched; streamed batches are checked one by one
+        check_calibration_arrays(arrays, specs)
+    layers = hgq_layers(model)
+    saved = [(v, v.numpy()) for layer in layers if layer.paq.minmax_record
+             for v in (layer.paq._min, layer.paq._max)]
     try:
-        for batch in tqdm(batches, total=total, disable=not verbose, desc="trace_minmax", unit="batch"):
-            out = forward(batch)
-            n_batches += 1
-            if return_predictions:
-                predictions.append(keras.tree.map_structure(keras.ops.convert_to_numpy, out))
-    finally:
+        if rst:
+            for layer in layers:
+                layer.reset_minmax()
+        predictions = _record(model, layers, batches, total, specs, not given_arrays, verbose, return_predictions)
+        _check_ranges_are_numbers(layers)
         for layer in layers:
-            layer.record_minmax = False
-    if n_batches == 0:
-        raise HgqIrError("trace_minmax: the dataset is empty (it yielded no batch); pass at least one sample")
-    for layer in layers:
-        _widen_and_clamp(layer, float(cover_factor))
+            _widen_and_clamp(layer, float(cover_factor))
+    except BaseException:
+        for v, value in saved:  # a failed or interrupted calibration keeps the previous ranges
+            v.assign(value)
+        raise
     bops = -1.0 if no_bops_computation else compute_bops(model, verbose=verbose)
     if not return_predictions:
         return bops
