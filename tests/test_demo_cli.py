@@ -177,3 +177,15 @@ def test_convert_writes_every_target_atomically(demo_dir, tmp_path, capsys):
     assert ".keras" in capsys.readouterr().err
     assert main(["convert", model, "--out", str(tmp_path / "nowhere" / "p.keras")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_verify_explains_a_mismatch_on_float_layers(tmp_path, capsys):
+    import keras
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2, name="plain_head")(keras.layers.Dense(3, name="plain_dense")(inp)))
+    model.save(tmp_path / "plain.keras")
+    assert main(["verify", str(tmp_path / "plain.keras"), "--samples", "50"]) == 1
+    out = capsys.readouterr().out
+    assert "of 50 rows" in out and "not bit-exact, as the conversion warned" in out
+    assert "plain_dense (Dense)" in out and "plain_head (Dense)" in out
