@@ -283,14 +283,11 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       + " (quantize their inputs, e.g. with HQuantize, and fuse a BatchNormalization into the "
                       "layer before it)", NotBitExactWarning, stacklevel=2)
     ctx = EmitContext(graph, {n.name for n in graph.nodes})
-    inputs = []
     for node in graph.nodes:
         if node.name in ctx.absorbed:
             continue
         if node.op.is_source:
-            t = keras.Input(node.output.shape, name=node.name)
-            inputs.append(t)
-            ctx.tensors[node.output.name] = t
+            ctx.tensors[node.output.name] = keras.Input(node.output.shape, name=node.name)
             continue
         emit = EMITTERS.get(node.op.kind)
         if emit is None:
@@ -305,6 +302,7 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
             raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from "
                                 f"{node.origin!r}) as a Keras layer: {type(e).__name__}: {e}",
                                 step="emit proxy", node=node.name) from e
+    inputs = [ctx.tensors[v.name] for v in graph.inputs]  # the model's order, not the graph's topological one
     outputs = [ctx.tensors[v.name] for v in graph.outputs]
     # Keras maps a functional graph recursively, a few frames a layer: deep models need room
     limit = sys.getrecursionlimit()

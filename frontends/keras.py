@@ -316,6 +316,8 @@ class KerasLifter:
                 raise _name_layer(e, path, type(layer).__name__) from e
             for idx, v in enumerate(outs):
                 env[(call.layer_name, call.node_index, idx)] = v
+        # the model's input order (config "input_layers"), not the order its InputLayers are listed in
+        graph.inputs = [_tensor(env, r, f"model {model.name!r} input") for r in topo.inputs] or graph.inputs
         graph.set_outputs([_tensor(env, r, f"model {model.name!r} output") for r in topo.outputs])
         graph.verify()
         return graph
