@@ -18,6 +18,14 @@ Where no rewrite can make hls4ml compute the IR's result, :class:`FlagHls4mlHaza
 - a max pooling with padded windows on an unsigned input: hls4ml pads with the value whose top
   bit is set (``nnet::pad_val``: the most negative value of a signed type, but a large positive
   one of an unsigned type), so every padded window returns that value.
+- a model made of quantizers only: hls4ml folds them into the input and has no layer to compile.
+
+and :class:`RefuseHls4mlCrashes` refuses (:class:`UnsupportedLayerError`) what hls4ml 1.3 cannot
+convert at all:
+
+- an activation other than linear, relu, tanh, sigmoid and softmax that did not become a lookup
+  table: hls4ml's bit-exact flow fails on it (``_produce_kif`` of Activation calls
+  ``np.ones(k)`` with an array).
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import numpy as np
 from hgq_ir.passes.base import Pass
 from hgq_ir.passes.select_lut import representable_inputs
 
-from hgq_ir.ir.errors import NotBitExactWarning
+from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.formats import Formats, propagate
 from hgq_ir.ir.graph import Graph, Node
@@ -172,13 +180,20 @@ def padded_unsigned_max_pool(node: Node) -> str | None:
 
 HAZARDS = (padded_unsigned_max_pool,)
 
+#: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
+HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
+
 
 @dataclass(frozen=True)
 class FlagHls4mlHazards(Pass):
-    """Warn about patterns hls4ml 1.3 computes differently and no rewrite can fix. Rule:
+    """Warn about patterns hls4ml 1.3 computes differently and no rewrite can fix. Rules:
 
     1. A node for which a check of :data:`HAZARDS` gives a reason: :class:`NotBitExactWarning`
-       naming the layer (its origin) and the reason. The graph is not changed.
+       naming the layer (its origin) and the reason.
+    2. A graph whose nodes are all quantizers (and inputs): :class:`NotBitExactWarning`; hls4ml
+       folds the quantizers into its input types and finds no layer to compile.
+
+    The graph is not changed.
     """
 
     name = "flag_hls4ml_hazards"
@@ -190,9 +205,38 @@ class FlagHls4mlHazards(Pass):
                 if why is not None:
                     warnings.warn(f"layer {node.origin!r} ({node.op.kind}) will not be bit-exact in hls4ml: {why}",
                                   NotBitExactWarning, stacklevel=2)
+        if all(n.op.is_source or n.op.quantizer_format is not None for n in graph.nodes):
+            warnings.warn(f"model {graph.name!r} is made of quantizers only: hls4ml 1.3 folds them into its input "
+                          "types and cannot compile it; add a layer that computes something", NotBitExactWarning,
+                          stacklevel=2)
+        return False
+
+
+@dataclass(frozen=True)
+class RefuseHls4mlCrashes(Pass):
+    """Refuse what hls4ml 1.3 cannot convert at all. Rule:
+
+    1. An Activation other than :data:`HLS4ML_ACTIVATIONS` (it did not become a lookup table):
+       :class:`UnsupportedLayerError` naming the layer, the table it would need and the way out.
+    """
+
+    name = "refuse_hls4ml_crashes"
+
+    def run(self, graph: Graph) -> bool:
+        for node in graph.nodes:
+            fn = node.op.activation if node.op.kind == "Activation" else None
+            custom = node.op.kind == "Activation" and fn is None
+            if custom or (fn is not None and fn not in HLS4ML_ACTIVATIONS):
+                x = node.inputs[0].format
+                need = "a fixed-point input" if x is None else \
+                    f"{2 ** int(x.homogeneous_cover().b.flat[0])} entries"
+                raise UnsupportedLayerError(
+                    f"activation {node.origin!r} ({getattr(node.op, 'function', node.op.kind)}) converts to hls4ml 1.3 "
+                    f"only as a lookup table (its bit-exact flow fails on it otherwise), which needs {need}: raise "
+                    "unary_lut_max_table_size (--lut-size) or narrow the quantizer before it")
         return False
 
 
 def proxy_legalization() -> list[Pass]:
     """The proxy / hls4ml target's legalization passes, in order, run after the core pipeline."""
-    return [CapSatFraction(), FitLUTInputs(), FlagHls4mlHazards()]
+    return [CapSatFraction(), FitLUTInputs(), RefuseHls4mlCrashes(), FlagHls4mlHazards()]

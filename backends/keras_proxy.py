@@ -175,13 +175,13 @@ def _conv(node: Node, activation: str | None) -> keras.layers.Layer:
                use_bias="bias" in node.weights, activation=activation, name=node.name, **_initializers(node))
 
 
-def _layer(make: Callable[[Node], keras.layers.Layer], variadic: bool = False) -> Emitter:
-    """An emitter building one layer ``make(node)`` and calling it on the input (or the list of inputs)."""
+def _layer(make: Callable[[Node], keras.layers.Layer]) -> Emitter:
+    """An emitter building one layer ``make(node)`` and calling it on the node's input."""
 
     def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
         layer = make(node)
         ctx.taken.add(layer.name)
-        return layer(args if variadic else args[0])
+        return layer(args[0])
 
     return emit
 
@@ -215,14 +215,22 @@ def _concatenate_layer(node: Node, name: str) -> keras.layers.Layer:
     return keras.layers.Concatenate(axis=node.op.axis - len(node.output.shape), name=name)
 
 
-def _concatenate(node: Node, args: list[Any], ctx: EmitContext) -> Any:
-    """Concatenate; three or more tensors as a chain of pairs (hls4ml's Concatenate takes two inputs)."""
-    acc = args[0]
-    for j, t in enumerate(args[1:], start=1):
-        name = node.name if j == len(args) - 1 else free_name(f"{node.name}_{j}", ctx.taken)
-        ctx.taken.add(name)
-        acc = _concatenate_layer(node, name)([acc, t])
-    return acc
+def _pairwise(make: Callable[[Node, str], keras.layers.Layer]) -> Emitter:
+    """Three or more inputs as a chain of pairs: hls4ml 1.3's Add and Concatenate take two inputs.
+
+    The chain computes the same exact value (sums and concatenations associate); the last layer
+    of the chain carries the node's name.
+    """
+
+    def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
+        acc = args[0]
+        for j, t in enumerate(args[1:], start=1):
+            name = node.name if j == len(args) - 1 else free_name(f"{node.name}_{j}", ctx.taken)
+            ctx.taken.add(name)
+            acc = make(node, name)([acc, t])
+        return acc
+
+    return emit
 
 
 BATCHNORM_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -251,8 +259,8 @@ EMITTERS: dict[str, Emitter] = {
     "AvgPool2D": _pool(keras.layers.AveragePooling2D),
     "Activation": _layer(_activation),
     "LUT": _layer(_lut),
-    "Add": _layer(lambda n: keras.layers.Add(name=n.name), variadic=True),
-    "Concatenate": _concatenate,
+    "Add": _pairwise(lambda n, name: keras.layers.Add(name=name)),
+    "Concatenate": _pairwise(_concatenate_layer),
     "Reshape": _layer(lambda n: keras.layers.Reshape(n.op.target, name=n.name)),
     "Flatten": _layer(lambda n: keras.layers.Flatten(name=n.name)),
     "BatchNorm": _batchnorm,

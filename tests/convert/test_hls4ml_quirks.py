@@ -55,3 +55,45 @@ def test_padded_max_pool_on_signed_values_is_exact_and_silent(tmp_path) -> None:
     want = hgq_ir.interpret(legal, x)
     np.testing.assert_array_equal(np.asarray(proxy.predict(x, verbose=0), np.float64), want)
     np.testing.assert_array_equal(HlsModel(proxy, tmp_path).predict(x), want)
+
+
+def test_three_way_add_is_chained_in_pairs_and_exact(tmp_path) -> None:
+    # hls4ml 1.3's Add takes two inputs: the proxy chains pairs (here the same tensor three times)
+    from hgq_ir.layers import HAdd
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((4,))
+    h = HQuantize(name="q")(inp)
+    model = keras.Model(inp, HAdd(name="sum3")([h, h, h]), name="add3")
+    x = np.random.default_rng(1).normal(size=(512, 4)).astype("float32")
+    hgq_ir.trace_minmax(model, x, verbose=False)
+    proxy = hgq_ir.to_proxy_model(model)
+    want = hgq_ir.interpret(hgq_ir.convert(model, to="ir", target="proxy"), x)
+    np.testing.assert_array_equal(np.asarray(proxy.predict(x, verbose=0), np.float64), want)
+    np.testing.assert_array_equal(HlsModel(proxy, tmp_path).predict(x), want)
+    np.testing.assert_array_equal(np.asarray(model.predict(x, verbose=0), np.float64), want)
+
+
+def test_activation_hls4ml_cannot_convert_is_refused_naming_the_layer() -> None:
+    # softplus on an input with 2**11 values: no table under the default limit, and hls4ml's
+    # bit-exact flow fails on a non-table softplus
+    from hgq_ir.ir.errors import UnsupportedLayerError
+    from hgq_ir.layers import HActivation
+
+    keras.utils.set_random_seed(2)
+    inp = keras.Input((4,))
+    h = HQuantize(name="q", paq_conf={"init_bw": 8})(inp)
+    model = keras.Model(inp, HActivation("softplus", name="soft")(h), name="softplus_wide")
+    hgq_ir.trace_minmax(model, np.random.default_rng(2).normal(size=(256, 4)).astype("float32"), verbose=False)
+    with pytest.raises(UnsupportedLayerError, match=r"'soft' \(softplus\).*lookup table.*unary_lut_max_table_size"):
+        hgq_ir.to_proxy_model(model)
+    hgq_ir.to_proxy_model(model, unary_lut_max_table_size=2**14)  # as a table it converts
+
+
+def test_model_of_quantizers_only_is_flagged() -> None:
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((4,))
+    model = keras.Model(inp, HQuantize(name="q")(inp), name="only_q")
+    hgq_ir.trace_minmax(model, np.random.default_rng(3).normal(size=(64, 4)).astype("float32"), verbose=False)
+    with pytest.warns(NotBitExactWarning, match="quantizers only"):
+        hgq_ir.to_proxy_model(model)
