@@ -178,7 +178,21 @@ def padded_unsigned_max_pool(node: Node) -> str | None:
             "window; use padding='valid', or pool before the relu (max and relu commute)")
 
 
-HAZARDS = (padded_unsigned_max_pool,)
+def zero_width_quantizer(node: Node) -> str | None:
+    """Why hls4ml 1.3 mis-computes a quantizer whose every element is 0 bits wide, or None.
+
+    The IR's value is the constant 0. hls4ml gives such a layer a 1-bit type and casts into it;
+    with RND, ap_types reads a rounding bit beyond the source's MSB, and the C simulation aborts
+    (``ap_private::get_bit``: "Attempting to read bit beyond MSB").
+    """
+    q = node.op.quantizer_format
+    if q is None or np.any(q.b > 0):
+        return None
+    return ("every element is 0 bits wide (the value is the constant 0), which hls4ml 1.3 computes in a 1-bit "
+            "type and, with RND rounding, aborts on; remove the layer or give it at least one bit")
+
+
+HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
