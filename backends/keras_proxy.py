@@ -58,6 +58,26 @@ def float_nodes(graph: Graph) -> list[str]:
             and any(v.format is None for v in node.outputs)]
 
 
+def tensorflow_conv_hazards(graph: Graph) -> list[str]:
+    """2-D 'same' convolutions that TensorFlow (2.21, CPU) computes wrongly, as ``origin (why)``.
+
+    Measured here: with one output position along an axis whose kernel differs from the input's
+    size or whose stride exceeds it, TensorFlow's Conv2D returns wrong values (uninitialised memory
+    once: -6e31), while the IR and hls4ml agree. Conv1D was right on the same geometries.
+    """
+    bad = []
+    for node in graph.nodes:
+        op = node.op
+        if node.op.kind != "Conv2D" or op.padding != "same":
+            continue
+        spatial = node.inputs[0].shape[:-1]
+        for n, k, s in zip(spatial, op.window, op.strides, strict=True):
+            if -(-n // s) == 1 and (k != n or s > n) and not (k == 1 and s == 1):
+                bad.append(f"{node.origin or node.name} (kernel {op.window}, strides {op.strides} on {tuple(spatial)})")
+                break
+    return bad
+
+
 # hls4ml 1.3 emits each FixedPointQuantizer as a C++ function template ``nnet::<layer name>``; a
 # name that nnet's headers also use (``tanh`` is called unqualified inside nnet, ``relu`` is an
 # nnet template) or a C++ keyword makes the project fail to compile.
@@ -290,6 +310,12 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       "format), which the proxy and hls4ml approximate differently: " + ", ".join(floats)
                       + " (quantize their inputs, e.g. with HQuantize, and fuse a BatchNormalization into the "
                       "layer before it)", NotBitExactWarning, stacklevel=2)
+    convs = tensorflow_conv_hazards(graph)
+    if convs:
+        warnings.warn("the Keras proxy (TensorFlow) computes these 2-D 'same' convolutions wrongly, one output "
+                      "position wide with a kernel or stride that does not fit the input: " + ", ".join(convs)
+                      + "; the IR and hls4ml agree with each other (use padding='valid' there)",
+                      NotBitExactWarning, stacklevel=2)
     ctx = EmitContext(graph, {n.name for n in graph.nodes})
     for node in graph.nodes:
         if node.name in ctx.absorbed:
