@@ -124,12 +124,22 @@ def hls4ml_quantizer_format(x: FixedFormat, q: FixedFormat) -> FixedFormat:
     return FixedFormat(k, i, f, q.round, q.overflow)
 
 
+def hls4ml_type(fmt: FixedFormat) -> FixedFormat:
+    """The one type hls4ml 1.3 gives a layer's output of per-element format ``fmt``.
+
+    ``kif_arrs_to_ints`` in ``bit_exact.py``: the max of ``k``, ``i`` and ``f`` over *every*
+    element, the 0-bit ones included as (0, 0, 0); unlike :meth:`FixedFormat.homogeneous_cover`,
+    which skips them. A 0-bit element thus lifts a negative ``i`` or ``f`` to 0.
+    """
+    return FixedFormat(int(np.max(fmt.k)), int(np.max(fmt.i)), int(np.max(fmt.f)), fmt.round, fmt.overflow)
+
+
 @dataclass(frozen=True)
 class FitLUTInputs(Pass):
     """Index every LUT with the input type hls4ml will give it. Rule:
 
     1. ``%y = LUT(%x)`` with ``%x = Quantize(%w)``: hls4ml indexes the table with all raw bits of
-       the homogeneous cover of :func:`hls4ml_quantizer_format` (``%w``, quantizer), whatever the
+       :func:`hls4ml_type` of :func:`hls4ml_quantizer_format` (``%w``, quantizer), whatever the
        LUT's declared ``in_format``. The LUT's ``in_format`` becomes that type and the table is
        rebuilt on it (same values on every input the quantizer can produce).
     """
@@ -145,7 +155,7 @@ class FitLUTInputs(Pass):
             q_fmt = None if q is None else q.op.quantizer_format
             if q_fmt is None or q.inputs[0].format is None:
                 continue
-            want = hls4ml_quantizer_format(q.inputs[0].format, q_fmt).homogeneous_cover()
+            want = hls4ml_type(hls4ml_quantizer_format(q.inputs[0].format, q_fmt))
             op: LUT = node.op
             if want == op.in_format.with_modes(want.round, want.overflow) or int(want.b.flat[0]) == 0:
                 continue
