@@ -28,8 +28,8 @@ def representable_inputs(fmt: FixedFormat) -> np.ndarray:
 def table_entries(values: np.ndarray, out: FixedFormat) -> tuple[np.ndarray, FixedFormat] | None:
     """Table entries for ``values`` feeding quantizer ``out``, and their homogeneous format.
 
-    The quantizer after the table must compute exactly ``out(values)``; the entries' range holds
-    every entry, so it is the quantizer that overflows. Rounding:
+    The quantizer after the table must compute exactly ``out(values)``; the entries' format
+    (:func:`entries_format`) holds every entry, so it is the quantizer that overflows. Rounding:
 
     - ``TRN`` and ``RND`` (floor-based): entries truncated to the finest grid of ``out`` (one bit
       finer for ``RND``): every decision point of ``out``'s rounding lies on that grid, so
@@ -48,11 +48,20 @@ def table_entries(values: np.ndarray, out: FixedFormat) -> tuple[np.ndarray, Fix
         q = np.ldexp(round_to_integer(np.ldexp(values, f), out.round), -f)
     else:
         return None
-    lo, hi = float(q.min(initial=0.0)), float(q.max(initial=0.0))
-    rng = FixedFormat.from_range(min(lo, 0.0), hi, f)
-    k, i = int(rng.k.flat[0]), int(rng.i.flat[0])
+    return q, entries_format(q)
+
+
+def entries_format(entries: np.ndarray) -> FixedFormat:
+    """One homogeneous format of a table's entries: the max of each entry's exact ``k``, ``i``, ``f``.
+
+    A zero entry counts as (0, 0, 0), which is what hls4ml 1.3 derives for a table (``minimal_kif``),
+    so the IR and the firmware agree on the type of a LUT's output. At least one bit wide.
+    """
+    exact = FixedFormat.of_constants(entries).broadcast_to(np.shape(entries))
+    live = np.asarray(entries) != 0
+    k, i, f = (int(np.where(live, a, 0).max(initial=0)) for a in (exact.k, exact.i, exact.f))
     # every entry 0: still one bit wide (a table of a zero-width type cannot be emitted)
-    return q, FixedFormat(k, max(i, 1 - f - k), f, "TRN", "WRAP")
+    return FixedFormat(k, max(i, 1 - f - k), f, "TRN", "WRAP")
 
 
 @dataclass(frozen=True)
