@@ -1,0 +1,59 @@
+"""Fuzz reproducer 1b92e1a5c322: hls.
+
+spec 1b92e1a5c322 (3 layers, aggressive=True)
+  io: pass 0/0
+  interp: pass 0/768
+  hgq_calib: pass 0/512
+  hgq_clean: pass 0/1
+  hls: fail 462/768 output 0 row 0 element 1: got np.float64(0.0) want np.float64(-0.03125) (665 elements)
+
+Run ``.venv/bin/python tests/fuzz/reproducers/test_1b92e1a5c322.py`` (exit status 1 while it fails).
+Fixed since: kept as a regression test.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: fuzz.strategies, hls4ml_harness
+
+from fuzz.strategies import check_spec, run_spec  # noqa: E402
+
+HLS = True
+SPEC = {'version': 1,
+ 'seed': 1,
+ 'aggressive': True,
+ 'kind': 'func',
+ 'inputs': [{'name': 'x0', 'shape': [6], 'sig': None}],
+ 'nodes': [{'op': 'hq',
+            'name': 'hq1',
+            'in': ['x0'],
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 3, 'span': 0, 'zero': 0.0, 'dead': 0.0}},
+           {'op': 'dense',
+            'name': 'dense2',
+            'in': ['hq1'],
+            'units': 6,
+            'relu': False,
+            'bias': False,
+            'bn': False,
+            'wexp': -4,
+            'kq': {'skip': 'batch', 'floor': False, 'lo': 6, 'span': 0, 'zero': 0.0, 'dead': 0.0},
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 5, 'span': 0, 'zero': 0.0, 'dead': 0.5}},
+           {'op': 'act',
+            'name': 'act3',
+            'in': ['dense2'],
+            'fn': 'tanh',
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 6, 'span': 0, 'zero': 0.0, 'dead': 0.0}}],
+ 'outputs': ['act3'],
+ 'data': {'n_calib': 512, 'n_test': 256, 'scale': 0, 'far': 3, 'cover': 1.0}}
+
+
+def test_reproducer(tmp_path):
+    check_spec(SPEC, hls_dir=tmp_path if HLS else None)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as d:
+        outcome = run_spec(SPEC, hls_dir=d if HLS else None)
+    print(outcome.summary())
+    sys.exit(1 if outcome.failures else 0)

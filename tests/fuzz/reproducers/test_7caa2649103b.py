@@ -1,0 +1,51 @@
+"""Fuzz reproducer 7caa2649103b: crash.
+
+spec 7caa2649103b (2 layers, aggressive=True)
+  CRASH hls4ml: AssertionError:  [at bit_exact.py:_]
+  io: pass 0/0
+  interp: pass 0/768
+  hgq_calib: pass 0/512
+  hgq_clean: pass 0/674
+  flagged: warning: activation 'act2' (softplus) is computed by hls4ml's own approximation: not bit-exact (a
+    lookup table would be)
+
+Run ``.venv/bin/python tests/fuzz/reproducers/test_7caa2649103b.py`` (exit status 1 while it fails).
+Fixed since: kept as a regression test.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: fuzz.strategies, hls4ml_harness
+
+from fuzz.strategies import check_spec, run_spec  # noqa: E402
+
+HLS = True
+SPEC = {'version': 1,
+ 'seed': 1,
+ 'aggressive': True,
+ 'kind': 'func',
+ 'inputs': [{'name': 'x0', 'shape': [4], 'sig': None}],
+ 'nodes': [{'op': 'hq',
+            'name': 'hq1',
+            'in': ['x0'],
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 8, 'span': 0, 'zero': 0.0, 'dead': 0.0}},
+           {'op': 'act',
+            'name': 'act2',
+            'in': ['hq1'],
+            'fn': 'softplus',
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 2, 'span': 2, 'zero': 0.0, 'dead': 0.0}}],
+ 'outputs': ['act2'],
+ 'data': {'n_calib': 512, 'n_test': 256, 'scale': 0, 'far': 3, 'cover': 1.0}}
+
+
+def test_reproducer(tmp_path):
+    check_spec(SPEC, hls_dir=tmp_path if HLS else None)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as d:
+        outcome = run_spec(SPEC, hls_dir=d if HLS else None)
+    print(outcome.summary())
+    sys.exit(1 if outcome.failures else 0)

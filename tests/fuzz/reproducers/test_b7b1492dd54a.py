@@ -1,0 +1,49 @@
+"""Fuzz reproducer b7b1492dd54a: io.
+
+spec b7b1492dd54a (4 layers, aggressive=True)
+  io: fail 0/0 proxy inputs ['x1', 'x0'] != model inputs ['x0', 'x1']
+  interp: pass 0/768
+  hgq_calib: pass 0/512
+  hgq_clean: pass 0/638
+
+Run ``.venv/bin/python tests/fuzz/reproducers/test_b7b1492dd54a.py`` (exit status 1 while it fails).
+Fixed since: kept as a regression test.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/: fuzz.strategies, hls4ml_harness
+
+from fuzz.strategies import check_spec, run_spec  # noqa: E402
+
+HLS = False
+SPEC = {'version': 1,
+ 'seed': 1,
+ 'aggressive': True,
+ 'kind': 'func',
+ 'inputs': [{'name': 'x0', 'shape': [4], 'sig': None}, {'name': 'x1', 'shape': [2, 3], 'sig': None}],
+ 'nodes': [{'op': 'hq',
+            'name': 'hq1',
+            'in': ['x0'],
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 2, 'span': 0, 'zero': 0.0, 'dead': 0.0}},
+           {'op': 'hq',
+            'name': 'hq2',
+            'in': ['x1'],
+            'paq': {'skip': 'batch', 'floor': False, 'lo': 2, 'span': 0, 'zero': 0.0, 'dead': 0.0}},
+           {'op': 'flatten', 'name': 'flatten3', 'in': ['hq2']},
+           {'op': 'concat', 'name': 'concat4', 'in': ['hq1', 'flatten3'], 'axis': -1}],
+ 'outputs': ['concat4'],
+ 'data': {'n_calib': 512, 'n_test': 256, 'scale': 0, 'far': 3, 'cover': 1.0}}
+
+
+def test_reproducer(tmp_path):
+    check_spec(SPEC, hls_dir=tmp_path if HLS else None)
+
+
+if __name__ == "__main__":
+    with tempfile.TemporaryDirectory() as d:
+        outcome = run_spec(SPEC, hls_dir=d if HLS else None)
+    print(outcome.summary())
+    sys.exit(1 if outcome.failures else 0)
