@@ -8,8 +8,8 @@ import itertools
 
 import keras
 import numpy as np
-
 from hgq_ir.backends.keras_proxy import tensorflow_conv_hazards
+
 from hgq_ir.ir.graph import Graph, Weight
 from hgq_ir.ir.window_ops import Conv2D
 
