@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
-from hgq_ir.ir.errors import GraphError, InternalError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.errors import GraphError, InexactError, InternalError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.ops import LUT, Activation
@@ -224,6 +224,11 @@ def _activation(node: Node) -> keras.layers.Layer:
 
 def _lut(node: Node) -> keras.layers.Layer:
     op: LUT = node.op
+    table = np.asarray(op.table, dtype=np.float64)
+    if not np.array_equal(table.astype(np.float32).astype(np.float64), table):
+        raise InexactError(f"activation {node.origin!r} ({op.function}): its lookup table needs "
+                           f"{int(op.out_format.b.flat[0])} bits, more than the float32 proxy holds exactly (24); "
+                           "narrow the quantizer after it")
     kif_in = tuple(int(a.flat[0]) for a in (op.in_format.k, op.in_format.i, op.in_format.f))
     kif_out = tuple(int(a.flat[0]) for a in (op.out_format.k, op.out_format.i, op.out_format.f))
     return UnaryLUT(kif_in, kif_out, op.table, RND=op.out_format.round, SAT=op.out_format.overflow, name=node.name)
@@ -330,7 +335,7 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                              f"{node.op.kind}: {why}")
         try:
             ctx.tensors[node.output.name] = emit(node, [ctx.tensors[v.name] for v in node.inputs], ctx)
-        except (UnsupportedLayerError, GraphError):
+        except (UnsupportedLayerError, GraphError, InexactError):
             raise
         except Exception as e:
             raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from "
