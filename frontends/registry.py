@@ -13,9 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hgq_ir.frontends.hgq import hgq_lifter
-from hgq_ir.frontends.keras import KerasLifter
-
 from hgq_ir.ir.errors import ModelFileError, UnsupportedLayerError
 from hgq_ir.ir.graph import Graph
 
@@ -44,11 +41,16 @@ class Frontend:
     lift: Callable[[Any], Graph]
 
 
+# the readers are imported when used: this list (and MODEL_SUFFIXES) loads no Keras
 def _lift_keras3(model: Any) -> Graph:
+    from hgq_ir.frontends.hgq import hgq_lifter
+
     return hgq_lifter().lift(model)
 
 
 def _lift_tf_keras(model: Any) -> Graph:
+    from hgq_ir.frontends.keras import KerasLifter
+
     return KerasLifter().lift(model)
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from hgq_ir.backends.registry import TARGETS, get_target
+from hgq_ir.frontends.registry import MODEL_SUFFIXES, lift_model
 from hgq_ir.ir.errors import ConfigError, ModelFileError
 from hgq_ir.ir.graph import Graph
 from hgq_ir.passes.base import Pass
@@ -22,7 +23,6 @@ from hgq_ir.passes.manager import PassManager, PipelineResult, core_pipeline
 __all__ = ["TARGETS", "check_model_file", "convert", "lift", "load_model", "pipeline", "run_passes", "to_proxy_model"]
 
 
-MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")  # the same as hgq_ir.frontends.registry.MODEL_SUFFIXES (tested)
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
@@ -130,8 +130,6 @@ def lift(model: Any) -> Graph:
     ``model`` may be a live Keras 3 model (HGQ and plain Keras layers), a live tf_keras model, or
     a path to a ``.keras``/``.h5`` file (see ``hgq_ir.frontends.registry``). The model is only read.
     """
-    from hgq_ir.frontends.registry import lift_model
-
     return lift_model(model, load=load_model)
 
 
