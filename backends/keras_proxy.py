@@ -213,7 +213,7 @@ def _pool(cls: Any) -> Emitter:
 
 def _activation(node: Node) -> keras.layers.Layer:
     op: Activation = node.op
-    if op.fn is not None and op.function not in ("tanh", "sigmoid", "softmax"):
+    if op.custom:
         raise UnsupportedLayerError(f"activation {node.origin!r} ({op.function}) is a custom function; it only "
                                     "converts as a lookup table (raise unary_lut_max_table_size)")
     if op.function not in EXACT_ACTIVATIONS:

@@ -18,8 +18,9 @@ from hgq_ir.frontends.keras import (
     KerasLifter,
     LiftContext,
     activation_name,
+    activation_op,
+    compute_dtype,
     conv_op,
-    numpy_callable,
 )
 
 from hgq_ir.ir.fixed import FixedFormat
@@ -73,9 +74,9 @@ def lift_hquantize(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]
 
 def lift_hactivation(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:
     """HActivation: the activation, then the output quantizer."""
-    name = activation_name(layer.activation)
-    op = Activation(name) if name is not None else Activation(layer.activation_name,
-                                                              numpy_callable(layer.activation))
+    op = activation_op(layer.activation, ctx.origin, compute_dtype(layer))
+    if activation_name(layer.activation) is None:
+        op = Activation(layer.activation_name, op.fn)
     y = ctx.add(op, xs, "_act")
     return [_quantize(ctx, layer, y)]
 

@@ -87,31 +87,45 @@ def activation_name(fn: Any) -> str | None:
     return name if name in NUMPY_ACTIVATIONS else None
 
 
-def numpy_callable(fn: Callable) -> Callable[[np.ndarray], np.ndarray]:
-    """Wrap a Keras/TF unary function so that it maps float64 numpy arrays to numpy arrays."""
+def numpy_callable(fn: Callable, dtype: str = "float64") -> Callable[[np.ndarray], np.ndarray]:
+    """Wrap a Keras/TF unary function as numpy -> numpy, computing in ``dtype`` like the model does."""
     import tensorflow as tf
 
     def call(x: np.ndarray) -> np.ndarray:
-        return np.asarray(fn(tf.constant(x, dtype=tf.float64)), dtype=np.float64)
+        return np.asarray(fn(tf.constant(np.asarray(x, dtype=dtype))), dtype=np.float64)
 
     call.__name__ = getattr(fn, "__name__", "unary")
     return call
 
 
-def activation_op(fn: Any, where: str) -> Activation:
-    """The IR activation for a Keras activation (name or callable)."""
+def compute_dtype(layer: Any) -> str:
+    """The float dtype a layer computes in (``float32`` unless the model says otherwise)."""
+    dtype = getattr(layer, "compute_dtype", None) or "float32"
+    return str(getattr(dtype, "name", dtype))
+
+
+def activation_op(fn: Any, where: str, dtype: str = "float32") -> Activation:
+    """The IR activation for a Keras activation (name or callable), computed as the model does.
+
+    ``linear`` and ``relu`` are exact and need no function. Any other activation keeps the
+    framework's own function at the layer's compute ``dtype`` (:class:`Activation` says why).
+    """
     name = activation_name(fn)
-    if name is not None:
+    if name in ("linear", "relu"):
         return Activation(name)
+    if isinstance(fn, str):
+        import keras
+
+        fn = keras.activations.get(fn)
     if not callable(fn):
         raise UnsupportedLayerError(f"layer {where!r}: activation {fn!r} is neither a name nor a callable")
-    return Activation(getattr(fn, "__name__", "unary"), numpy_callable(fn))
+    return Activation(name or getattr(fn, "__name__", "unary"), numpy_callable(fn, dtype))
 
 
-def add_activation(ctx: LiftContext, fn: Any, x: Value, suffix: str = "_act") -> Value:
+def add_activation(ctx: LiftContext, fn: Any, x: Value, suffix: str = "_act", dtype: str = "float32") -> Value:
     """Append an activation node unless it is linear."""
-    op = activation_op(fn, ctx.origin)
-    if op.function == "linear" and op.fn is None:
+    op = activation_op(fn, ctx.origin, dtype)
+    if op.function == "linear":
         return x
     return ctx.add(op, [x], suffix)
 
@@ -131,7 +145,7 @@ def lift_dense(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:
     if getattr(layer, "use_bias", False) and layer.bias is not None:
         w["bias"] = Weight(to_numpy(layer.bias))
     y = ctx.add(Dense(), xs, weights=w)
-    return [add_activation(ctx, getattr(layer, "activation", None), y)]
+    return [add_activation(ctx, getattr(layer, "activation", None), y, dtype=compute_dtype(layer))]
 
 
 def conv_op(ctx: LiftContext, layer: Any, rank: int) -> Op:
@@ -157,7 +171,7 @@ def _lift_conv(rank: int) -> Handler:
         if getattr(layer, "use_bias", False) and layer.bias is not None:
             w["bias"] = Weight(to_numpy(layer.bias))
         y = ctx.add(conv_op(ctx, layer, rank), xs, weights=w)
-        return [add_activation(ctx, getattr(layer, "activation", None), y)]
+        return [add_activation(ctx, getattr(layer, "activation", None), y, dtype=compute_dtype(layer))]
 
     lift.__doc__ = f"Conv{rank}D(filters, kernel_size, strides, padding, activation)."
     return lift
@@ -183,7 +197,7 @@ def _lift_pool(cls: type[Op], rank: int) -> Handler:
 
 def lift_activation(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:
     """Activation(name or callable)."""
-    return [ctx.add(activation_op(layer.activation, ctx.origin), xs)]
+    return [ctx.add(activation_op(layer.activation, ctx.origin, compute_dtype(layer)), xs)]
 
 
 def lift_relu(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:

@@ -10,7 +10,7 @@ from hgq_ir.passes.base import Pass
 from hgq_ir.ir.errors import TableTooLargeError, UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.ir.graph import Graph, Node
-from hgq_ir.ir.ops import LUT, NUMPY_ACTIVATIONS, Activation
+from hgq_ir.ir.ops import LUT, Activation
 
 NEVER_TABLED = ("linear", "relu", "softmax")
 
@@ -91,7 +91,7 @@ class SelectLUT(Pass):
 
     def _try_rewrite(self, graph: Graph, node: Node) -> bool:
         op: Activation = node.op
-        custom = op.fn is not None and op.function not in NUMPY_ACTIVATIONS
+        custom = op.custom
         x, y = node.inputs[0], node.output
         quant = y.users[0] if len(y.users) == 1 and y.users[0].op.quantizer_format is not None else None
         if x.format is None or quant is None or y in graph.outputs:

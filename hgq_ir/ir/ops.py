@@ -156,9 +156,13 @@ NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 @dataclass(frozen=True, eq=False)
 class Activation(Op):
-    """Elementwise activation ``function`` (a Keras name), or any unary numpy callable ``fn``.
+    """Elementwise activation ``function`` (a Keras name, or a custom function's name).
 
-    Only ``linear`` and ``relu`` are exact; others compute in float64 (use a LUT for exactness).
+    ``fn`` is how the source model computes it: a frontend passes the framework's own function at
+    the layer's compute dtype (Keras' float32 ``tanh`` rounds to exactly 1.0 where float64 does not,
+    and a quantizer after it sees the difference), so the IR means what the trained model
+    computes. Without ``fn``, a Keras name computes in numpy float64. Only ``linear`` and ``relu``
+    are exact; a lookup table (``select_lut``) makes the others exact on fixed-point inputs.
     """
 
     kind: ClassVar[str] = "Activation"
@@ -177,10 +181,15 @@ class Activation(Op):
 
     @property
     def activation(self) -> str | None:
-        return self.function if self.fn is None else None
+        return None if self.custom else self.function
+
+    @property
+    def custom(self) -> bool:
+        """True for a function with no Keras name: it converts only as a lookup table."""
+        return self.function not in NUMPY_ACTIVATIONS
 
     def is_identity(self, in_shapes, in_formats):
-        return self.function == "linear" and self.fn is None
+        return self.function == "linear"
 
     def format_rule(self, in_formats, in_shapes, weights):
         if self.function == "linear":
@@ -190,7 +199,10 @@ class Activation(Op):
         return None
 
     def evaluate(self, xs, weights):
-        fn = self.fn or NUMPY_ACTIVATIONS[self.function]
+        if self.function in ("linear", "relu"):
+            fn = NUMPY_ACTIVATIONS[self.function]  # exact in any dtype
+        else:
+            fn = self.fn or NUMPY_ACTIVATIONS[self.function]
         return [np.asarray(fn(xs[0]), dtype=np.float64)]
 
 
