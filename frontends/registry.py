@@ -48,6 +48,21 @@ def _lift_keras3(model: Any) -> Graph:
     return hgq_lifter().lift(model)
 
 
+def _lift_qkeras(model: Any) -> Graph:
+    from hgq_ir.frontends.qkeras import QKerasLifter
+    from hgq_ir.frontends.qkeras_quantizers import QKERAS09, QKERAS3
+
+    return QKerasLifter(QKERAS09 if keras_family(model) == "tf_keras" else QKERAS3).lift(model)
+
+
+def _is_qkeras(model: Any) -> bool:
+    if keras_family(model) is None:
+        return False
+    from hgq_ir.frontends.qkeras import contains_qkeras
+
+    return contains_qkeras(model)
+
+
 def _lift_tf_keras(model: Any) -> Graph:
     from hgq_ir.frontends.keras import KerasLifter
 
@@ -55,6 +70,8 @@ def _lift_tf_keras(model: Any) -> Graph:
 
 
 FRONTENDS: list[Frontend] = [
+    Frontend("qkeras", "live QKeras 0.9 (tf_keras) or qkeras-v3 (Keras 3) model: QKeras and plain Keras layers",
+             _is_qkeras, _lift_qkeras),
     Frontend("hgq", "live Keras 3 model: hgq_ir's HGQ layers and plain Keras layers",
              lambda m: keras_family(m) == "keras3", _lift_keras3),
     Frontend("tf_keras", "live tf_keras (Keras 2) model: plain Keras layers",
