@@ -18,7 +18,8 @@ Where no rewrite can make hls4ml compute the IR's result, :class:`FlagHls4mlHaza
 - a max pooling with padded windows on an unsigned input: hls4ml pads with the value whose top
   bit is set (``nnet::pad_val``: the most negative value of a signed type, but a large positive
   one of an unsigned type), so every padded window returns that value.
-- a model made of quantizers only: hls4ml folds them into the input and has no layer to compile.
+- a model output that is an input, or another output, through quantizers and reshapes only:
+  hls4ml folds them and generates C++ that does not compile, or asserts.
 
 and :class:`RefuseHls4mlCrashes` refuses (:class:`UnsupportedLayerError`) what hls4ml 1.3 cannot
 convert at all:
@@ -40,7 +41,7 @@ from hgq_ir.passes.select_lut import representable_inputs
 from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.formats import Formats, propagate
-from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.graph import Graph, Node, Value
 from hgq_ir.ir.ops import LUT
 from hgq_ir.ir.windows import window_geometry
 
@@ -108,14 +109,14 @@ def hls4ml_quantizer_format(x: FixedFormat, q: FixedFormat) -> FixedFormat:
 
     Mirrors ``_produce_kif`` of FixedPointQuantizer in hls4ml's ``bit_exact.py``: the elementwise
     min of both formats (one more integer bit where rounding may carry), always for SAT, and for
-    WRAP only where ``q``'s range covers ``x``'s.
+    WRAP and SAT_SYM only where ``q``'s range covers ``x``'s.
     """
     shape = np.broadcast_shapes(x.shape, q.shape)
     xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
     k, i, f = np.minimum(qb.k, xb.k), np.minimum(qb.i, xb.i), np.minimum(qb.f, xb.f)
     carry = (xb.f > qb.f) & (qb.i > xb.i)
     i = i + (carry if q.round != "TRN" else carry & (qb.k == 1))
-    if q.overflow not in ("SAT", "SAT_SYM"):
+    if q.overflow != "SAT":  # hls4ml reduces only 'SAT' (and 'SAT_SM') unconditionally; SAT_SYM like WRAP
         keep = (np.ldexp(1.0, qb.i) - np.ldexp(1.0, -qb.f) >= np.ldexp(1.0, xb.i) - np.ldexp(1.0, -xb.f)) \
             & (qb.k >= xb.k)
         k, i, f = (np.where(keep, a, b) for a, b in ((k, qb.k), (i, qb.i), (f, qb.f)))
@@ -202,7 +203,40 @@ def zero_width_quantizer(node: Node) -> str | None:
             "type and, with RND rounding, aborts on; remove the layer or give it at least one bit")
 
 
-HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer)
+def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
+    """Why hls4ml 1.3 types this quantizer's output too narrow for its values, or None.
+
+    hls4ml allows a quantizer's output one integer bit more than its input's
+    (:func:`hls4ml_quantizer_format`): rounding may carry once. Truncation onto a grid coarser
+    than twice the input's range carries further: ``floor(-0.06 / 256) * 256 = -256`` from an
+    input within ``[-8, 8)``; hls4ml gives that element 4 integer bits, or none at all, and the
+    value becomes 0.
+    """
+    q = node.op.quantizer_format
+    x = node.inputs[0].format if node.inputs else None
+    if q is None or x is None:
+        return None
+    shape = np.broadcast_shapes(x.shape, q.shape)
+    xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+    ends = node.op.evaluate([np.stack([xb.min_value, xb.max_value])], {})[0]
+    lo, hi = ends.min(axis=0), ends.max(axis=0)
+    if q.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
+        wraps = (ends[0] != np.clip(ends[0], qb.min_value, qb.max_value)) | (xb.min_value < qb.min_value) \
+            | (xb.max_value > qb.max_value)
+        lo, hi = np.where(wraps, qb.min_value, lo), np.where(wraps, qb.max_value, hi)
+    got = hls4ml_quantizer_format(x, q).broadcast_to(shape)
+    cut = (qb.b > 0) & (xb.b > 0) & ((lo < got.min_value) | (hi > got.max_value))
+    if not np.any(cut):
+        return None
+    at = tuple(int(a[0]) for a in np.nonzero(cut))
+    want = lo[at] if lo[at] < got.min_value[at] else hi[at]
+    kif = f"fx<k{int(got.k[at])} i{int(got.i[at])} f{int(got.f[at])}>"
+    return (f"element {at} can be {want:g}, but hls4ml 1.3 types it {kif} from its input's range (rounding may "
+            f"carry one integer bit there, truncation onto a grid of 2**{-int(qb.f[at])} carries further) and "
+            "loses the value; use RND rounding, or a finer grid (more fractional bits) on that element")
+
+
+HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")
@@ -214,8 +248,11 @@ class FlagHls4mlHazards(Pass):
 
     1. A node for which a check of :data:`HAZARDS` gives a reason: :class:`NotBitExactWarning`
        naming the layer (its origin) and the reason.
-    2. A graph whose nodes are all quantizers (and inputs): :class:`NotBitExactWarning`; hls4ml
-       folds the quantizers into its input types and finds no layer to compile.
+    2. A model output that is a model input passed through quantizers and reshapes only, or the
+       same tensor as another output up to such layers: :class:`NotBitExactWarning`. hls4ml folds
+       quantizers into types and drops reshapes, so the output becomes the input (the generated
+       C++ declares one argument twice and does not compile) or another output (hls4ml's
+       ``remove_node`` asserts).
 
     The graph is not changed.
     """
@@ -229,11 +266,38 @@ class FlagHls4mlHazards(Pass):
                 if why is not None:
                     warnings.warn(f"layer {node.origin!r} ({node.op.kind}) will not be bit-exact in hls4ml: {why}",
                                   NotBitExactWarning, stacklevel=2)
-        if all(n.op.is_source or n.op.quantizer_format is not None for n in graph.nodes):
-            warnings.warn(f"model {graph.name!r} is made of quantizers only: hls4ml 1.3 folds them into its input "
-                          "types and cannot compile it; add a layer that computes something", NotBitExactWarning,
-                          stacklevel=2)
+        for why in folded_outputs(graph):
+            warnings.warn(why, NotBitExactWarning, stacklevel=2)
         return False
+
+
+#: layers hls4ml 1.3 compiles to no code of their own (io_parallel): folded into a type, or dropped
+FOLDED_KINDS = ("Reshape", "Flatten")
+
+
+def folded_root(graph: Graph, value: Value) -> Value:
+    """The value hls4ml 1.3 really outputs for ``value``: back through quantizers and reshapes."""
+    while value.producer is not None and value not in graph.inputs and (
+            value.producer.op.quantizer_format is not None or value.producer.op.kind in FOLDED_KINDS):
+        value = value.producer.inputs[0]
+    return value
+
+
+def folded_outputs(graph: Graph) -> list[str]:
+    """Why each model output that hls4ml 1.3 folds into an input or into another output fails there."""
+    whys, seen = [], {}
+    for out in graph.outputs:
+        root = folded_root(graph, out)
+        if root in graph.inputs:
+            whys.append(f"model output {out.name!r} is input {root.name!r} through quantizers and reshapes only: "
+                        "hls4ml 1.3 folds those into the input's type and generates C++ that does not compile; "
+                        "compute that output in a layer, or take it from the input outside the firmware")
+        elif root.name in seen and seen[root.name] != out.name:
+            whys.append(f"model outputs {seen[root.name]!r} and {out.name!r} are the same tensor up to quantizers and "
+                        "reshapes: hls4ml 1.3 folds them into one and fails (an assertion in remove_node); "
+                        "output one of them")
+        seen.setdefault(root.name, out.name)
+    return whys
 
 
 @dataclass(frozen=True)

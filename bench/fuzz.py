@@ -202,7 +202,8 @@ def flag_kind(msg: str) -> str:
              ("compute float values", "float value between fixed-point ones"),
              ("UnsupportedLayerError", "unsupported (typed)"),
              ("every element is 0 bits wide", "whole 0-bit quantizer"),
-             ("made of quantizers only", "quantizers-only model")]
+             ("through quantizers and reshapes only", "output is an input (folded)"),
+             ("same tensor up to quantizers", "two outputs one tensor (folded)")]
     for needle, kind in rules:
         if needle in msg:
             return kind

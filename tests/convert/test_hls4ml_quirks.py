@@ -16,7 +16,7 @@ from hls4ml_harness import HlsModel
 
 import hgq_ir
 from hgq_ir.ir.errors import NotBitExactWarning
-from hgq_ir.layers import HQuantize, PFlatten, PMaxPooling1D
+from hgq_ir.layers import HDense, HQuantize, PFlatten, PMaxPooling1D
 
 
 def _max_pool_model(signed: bool) -> tuple[keras.Model, np.ndarray]:
@@ -95,5 +95,24 @@ def test_model_of_quantizers_only_is_flagged() -> None:
     inp = keras.Input((4,))
     model = keras.Model(inp, HQuantize(name="q")(inp), name="only_q")
     hgq_ir.trace_minmax(model, np.random.default_rng(3).normal(size=(64, 4)).astype("float32"), verbose=False)
-    with pytest.warns(NotBitExactWarning, match="quantizers only"):
+    with pytest.warns(NotBitExactWarning, match="'q' is input 'input.*' through quantizers and reshapes only"):
         hgq_ir.to_proxy_model(model)
+
+
+def test_outputs_folded_into_an_input_or_each_other_are_flagged() -> None:
+    # hls4ml drops the reshape and folds the quantizer: 'flat' is the input, and 'q2' and 'r' are one tensor
+    keras.utils.set_random_seed(4)
+    inp = keras.Input((4,))
+    q = HQuantize(name="q")(inp)
+    flat = keras.layers.Reshape((2, 2), name="flat")(q)
+    d = HDense(3, name="d")(q)
+    r = keras.layers.Reshape((3, 1), name="r")(d)
+    model = keras.Model(inp, [flat, d, r], name="folded")
+    hgq_ir.trace_minmax(model, np.random.default_rng(4).normal(size=(64, 4)).astype("float32"), verbose=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        hgq_ir.to_proxy_model(model)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, NotBitExactWarning)]
+    assert any("'flat' is input" in m for m in msgs), msgs
+    assert any("outputs 'd' and 'r' are the same tensor" in m for m in msgs), msgs
+    assert not any("'d' is input" in m for m in msgs), msgs

@@ -781,13 +781,21 @@ class Outcome:
     def flagged(self) -> bool:
         return bool(self.flags)
 
+    def excused(self, check: str) -> bool:
+        """Whether hgq-ir's own flags excuse a mismatch in ``check``: any flag excuses hls4ml; only a
+        flag about the model or the proxy itself (not naming hls4ml) excuses the others; nothing
+        excuses the input-order check."""
+        if check == "io":
+            return False
+        return any(check == "hls" or "hls4ml" not in f for f in self.flags)
+
     @property
     def failures(self) -> list[str]:
-        """Unexcused failures: a crash (in hls4ml: only on a model hgq-ir did not flag), a refusal, or a
-        mismatching check on a model hgq-ir did not flag."""
+        """Unexcused failures: a crash (in hls4ml: only on a model hgq-ir flagged), a refusal, or a
+        mismatching check that no flag excuses (:meth:`excused`)."""
         excused_crash = self.flagged and self.crash is not None and self.crash.startswith("hls4ml:")
         out = ["crash"] * (bool(self.crash) and not excused_crash) + ["refused"] * bool(self.refused)
-        out += [c for c, r in self.checks.items() if r["status"] == "fail" and (c == "io" or not self.flagged)]
+        out += [c for c, r in self.checks.items() if r["status"] == "fail" and not self.excused(c)]
         return out
 
     def summary(self) -> str:
