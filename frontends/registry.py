@@ -79,6 +79,37 @@ FRONTENDS: list[Frontend] = [
 ]
 
 
+@dataclass(frozen=True)
+class FileFrontend:
+    """A reader of model files that needs no framework to load them: ``accepts(path)``, ``lift(path)``."""
+
+    name: str
+    description: str
+    accepts: Callable[[str], bool]
+    lift: Callable[[str], Graph]
+
+
+def _is_qkeras_file(path: str) -> bool:
+    from hgq_ir.frontends.model_files import is_qkeras_file
+
+    return is_qkeras_file(path)
+
+
+def _lift_qkeras_file(path: str) -> Graph:
+    from hgq_ir.frontends.model_files import read_model_file
+    from hgq_ir.frontends.qkeras import QKerasLifter
+    from hgq_ir.frontends.qkeras_quantizers import QKERAS09, QKERAS3
+
+    return QKerasLifter(QKERAS3 if path.endswith(".keras") else QKERAS09).lift(read_model_file(path))
+
+
+# tried before a file is loaded with Keras: QKeras files load without qkeras or tf_keras
+FILE_FRONTENDS: list[FileFrontend] = [
+    FileFrontend("qkeras_file", "QKeras 0.9 .h5 or qkeras-v3 .keras file: config JSON and weights read with h5py",
+                 _is_qkeras_file, _lift_qkeras_file),
+]
+
+
 def is_model_path(obj: Any) -> bool:
     """True for a str or path-like naming a ``.keras``/``.h5`` file."""
     return isinstance(obj, (str, os.PathLike))
@@ -94,6 +125,9 @@ def lift_model(model: Any, load: Callable[[str], Any]) -> Graph:
         path = os.fspath(model)
         if not path.endswith(MODEL_SUFFIXES):
             raise ModelFileError(f"{path!r} is not a model file; hgq-ir reads {', '.join(MODEL_SUFFIXES)} files")
+        for reader in FILE_FRONTENDS:
+            if reader.accepts(path):
+                return reader.lift(path)
         model = load(path)
     for frontend in FRONTENDS:
         if frontend.accepts(model):

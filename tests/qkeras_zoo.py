@@ -1,0 +1,192 @@
+"""The QKeras zoo: small QKeras models built, run and converted in a process of their own.
+
+QKeras 0.9 needs tf_keras (``TF_USE_LEGACY_KERAS=1`` before TensorFlow is imported) and qkeras-v3
+installs the same ``qkeras`` module name, so neither can load into the pytest process. Run as::
+
+    python tests/qkeras_zoo.py {qkeras09|qkeras3} OUT_DIR
+
+it builds every model of the flavor with seeded random weights, and writes per model into
+``OUT_DIR/<name>/``: ``x.npy`` (test inputs), ``y_qkeras.npy`` (the QKeras model's predictions),
+``y_interp.npy`` (``interpret`` of the live model's IR), ``y_proxy.npy`` (its proxy's
+predictions), ``proxy.keras`` and the model file (``model.h5`` for 0.9, ``model.keras`` for v3).
+
+=================  ==========================================================================
+model              features
+=================  ==========================================================================
+``mlp``            QActivation quantized_bits input, QDense alpha=1 + quantized_relu, plain
+                   ``relu``, quantized_bits activation, Dense without bias
+``conv1d``         QConv1D same + quantized_relu, MaxPooling1D, QConv1D valid stride 2, Flatten
+``conv2d``         QConv2D + quantized_relu, QAveragePooling2D with an activation quantizer,
+                   QConv2D same stride 2, MaxPooling2D, Flatten, QDense
+``conv2d_bn``      QConv2DBatchnorm (default kernel quantizer: auto_po2) + quantized_relu
+``auto_po2``       QDense kernel quantized_bits without alpha (QKeras makes it auto_po2),
+                   explicit alpha='auto_po2' on a QConv1D, keep_negative=False activation
+``symmetric``      symmetric kernels and activations (SAT_SYM), alpha=1
+``tanh_lut``       quantized_tanh(use_real_tanh) and quantized_sigmoid (hard and real) through
+                   lookup tables, a plain tanh quantized after it, hard quantized_tanh
+``dense_bn``       QDenseBatchnorm (qkeras-v3 only: QKeras 0.9 has no QDenseBatchnorm)
+=================  ==========================================================================
+
+Every matmul of these models fits float32 exactly (narrow weights and activations, every
+partial sum within 24 significant bits), so QKeras' float32 predictions are the exact ones.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+FLAVORS = ("qkeras09", "qkeras3")
+N_TEST = 2000
+MODELS = ("mlp", "conv1d", "conv2d", "conv2d_bn", "auto_po2", "symmetric", "tanh_lut", "dense_bn")
+ONLY_V3 = ("dense_bn",)
+
+
+def models_of(flavor: str) -> tuple[str, ...]:
+    """The zoo model names built for ``flavor``."""
+    return tuple(m for m in MODELS if flavor == "qkeras3" or m not in ONLY_V3)
+
+
+def _randomize(model, rng) -> None:
+    """Seeded weights: kernels in [-1, 1], biases in [-2, 2], batchnorm statistics around 1."""
+    for layer in model.layers:
+        values = []
+        for v in layer.weights:
+            short = v.name.split("/")[-1].split(":")[0]
+            shape = tuple(v.shape)
+            if short in ("gamma", "moving_variance"):
+                values.append(rng.uniform(0.5, 2.0, shape))
+            elif short in ("beta", "moving_mean", "bias"):
+                values.append(rng.uniform(-2.0, 2.0, shape))
+            elif short == "kernel":
+                values.append(rng.uniform(-1.0, 1.0, shape))
+            else:
+                values.append(v.numpy())
+        if values:
+            layer.set_weights(values)
+
+
+def build(name: str, keras, q):
+    """``(model, input shape)`` of zoo model ``name``, built with ``keras`` and the ``qkeras`` module ``q``."""
+    qb, qr = q.quantized_bits, q.quantized_relu
+    if name == "mlp":
+        inp = keras.Input((10,), name="x")
+        h = q.QActivation("quantized_bits(8,3,alpha=1)", name="q_in")(inp)
+        h = q.QDense(16, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(8, 3, alpha=1),
+                     activation=qr(6, 2), name="d1")(h)
+        h = q.QDense(12, kernel_quantizer=qb(5, 1, alpha=1), bias_quantizer=qb(6, 2, alpha=1), activation="relu",
+                     name="d2")(h)
+        h = q.QActivation(qb(7, 3, alpha=1), name="q2")(h)
+        h = q.QDense(6, kernel_quantizer="quantized_bits(4,1,alpha=1)", use_bias=False, name="d3")(h)
+        out = q.QActivation("quantized_bits(8,4,alpha=1)", name="q_out")(h)
+        return keras.Model(inp, out, name=name), (10,)
+    if name == "conv1d":
+        inp = keras.Input((16, 3), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QConv1D(4, 3, padding="same", kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                      activation=qr(6, 2), name="c1")(h)
+        h = keras.layers.MaxPooling1D(2, name="mp")(h)
+        h = q.QConv1D(5, 3, strides=2, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                      activation=qb(8, 3, alpha=1), name="c2")(h)
+        out = keras.layers.Flatten(name="flat")(h)
+        return keras.Model(inp, out, name=name), (16, 3)
+    if name == "conv2d":
+        inp = keras.Input((8, 8, 2), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QConv2D(3, 3, padding="same", kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                      activation=qr(6, 2), name="c1")(h)
+        h = q.QAveragePooling2D(2, activation=qb(8, 2, alpha=1), name="ap")(h)
+        h = q.QConv2D(4, 2, strides=2, padding="same", kernel_quantizer=qb(4, 0, alpha=1),
+                      bias_quantizer=qb(6, 2, alpha=1), activation=qb(8, 3, alpha=1), name="c2")(h)
+        h = keras.layers.MaxPooling2D(2, name="mp")(h)
+        h = keras.layers.Flatten(name="flat")(h)
+        out = q.QDense(3, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                       activation=qb(10, 4, alpha=1), name="d")(h)
+        return keras.Model(inp, out, name=name), (8, 8, 2)
+    if name == "conv2d_bn":
+        inp = keras.Input((6, 6, 2), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QConv2DBatchnorm(4, 3, kernel_quantizer=qb(5, 1), bias_quantizer=qb(8, 3, alpha=1),
+                               activation=qr(6, 2), name="cbn")(h)
+        out = keras.layers.Flatten(name="flat")(h)
+        return keras.Model(inp, out, name=name), (6, 6, 2)
+    if name == "dense_bn":
+        inp = keras.Input((10,), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QDenseBatchnorm(8, kernel_quantizer=qb(5, 1), bias_quantizer=qb(8, 3, alpha=1),
+                              activation=qr(6, 2), name="dbn")(h)
+        out = q.QDense(4, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                       activation=qb(8, 3, alpha=1), name="d")(h)
+        return keras.Model(inp, out, name=name), (10,)
+    if name == "auto_po2":
+        inp = keras.Input((12, 2), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QConv1D(4, 3, kernel_quantizer=qb(4, 0, alpha="auto_po2"), bias_quantizer=qb(6, 2, alpha=1),
+                      activation=qb(8, 3, alpha=1), name="c")(h)
+        h = keras.layers.Flatten(name="flat")(h)
+        h = q.QDense(8, kernel_quantizer=qb(4, 0), bias_quantizer=qb(6, 2, alpha=1),
+                     activation=qb(7, 2, keep_negative=False, alpha=1), name="d1")(h)
+        out = q.QDense(3, kernel_quantizer=qb(6, 2), bias_quantizer=qb(6, 2, alpha=1),
+                       activation=qb(9, 4, alpha=1), name="d2")(h)
+        return keras.Model(inp, out, name=name), (12, 2)
+    if name == "symmetric":
+        inp = keras.Input((10,), name="x")
+        h = q.QActivation(qb(6, 2, symmetric=1, alpha=1), name="q_in")(inp)
+        h = q.QDense(10, kernel_quantizer=qb(4, 0, symmetric=1, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                     activation=qb(5, 1, symmetric=1, alpha=1), name="d1")(h)
+        out = q.QDense(4, kernel_quantizer=qb(3, 0, symmetric=1, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                       activation=qb(4, 1, symmetric=1, alpha=1), name="d2")(h)
+        return keras.Model(inp, out, name=name), (10,)
+    if name == "tanh_lut":
+        inp = keras.Input((8,), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QDense(8, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                     activation=qb(7, 2, alpha=1), name="d1")(h)
+        a = q.QActivation(q.quantized_tanh(6, use_real_tanh=True), name="tanh")(h)
+        b = q.QActivation("quantized_sigmoid(5)", name="hsig")(h)
+        c = q.QActivation(q.quantized_sigmoid(6, use_real_sigmoid=True), name="sig")(h)
+        d = keras.layers.Activation("tanh", name="ftanh")(h)
+        d = q.QActivation(qb(6, 0, alpha=1), name="q_ftanh")(d)
+        h = keras.layers.Concatenate(name="cat")([a, b, c, d])
+        h = q.QDense(6, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1), name="d2")(h)
+        out = q.QActivation("quantized_tanh(6)", name="htanh")(h)
+        return keras.Model(inp, out, name=name), (8,)
+    raise KeyError(name)
+
+
+def main(flavor: str, out_dir: str) -> None:
+    """Build, run, convert and save every zoo model of ``flavor`` into ``out_dir``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    if flavor == "qkeras09":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tf_keras as keras
+    else:
+        import keras
+    import numpy as np
+    import qkeras
+
+    import hgq_ir
+
+    for i, name in enumerate(models_of(flavor)):
+        d = Path(out_dir) / name
+        d.mkdir(parents=True, exist_ok=True)
+        keras.utils.set_random_seed(100 + i)
+        model, shape = build(name, keras, qkeras)
+        rng = np.random.default_rng(100 + i)
+        _randomize(model, rng)
+        x = (rng.normal(size=(N_TEST, *shape)) * rng.uniform(0.5, 4.0, size=(N_TEST,) + (1,) * len(shape)))
+        x = x.astype(np.float32)
+        np.save(d / "x.npy", x)
+        np.save(d / "y_qkeras.npy", np.asarray(model.predict(x, batch_size=N_TEST, verbose=0), dtype=np.float64))
+        np.save(d / "y_interp.npy", hgq_ir.interpret(hgq_ir.convert(model, to="ir"), x.astype(np.float64)))
+        proxy = hgq_ir.to_proxy_model(model)
+        np.save(d / "y_proxy.npy", np.asarray(proxy.predict(x, batch_size=N_TEST, verbose=0), dtype=np.float64))
+        proxy.save(d / "proxy.keras")
+        model.save(d / ("model.h5" if flavor == "qkeras09" else "model.keras"))
+    (Path(out_dir) / "DONE").write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "qkeras"))[:200])
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
