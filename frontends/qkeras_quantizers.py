@@ -180,6 +180,9 @@ def check_supported(spec: QuantizerSpec, where: str, weights: bool) -> None:
                          "use alpha='auto_po2' with its defaults")
         if not isinstance(alpha, str) and alpha is not None and not _is_power_of_two(float(alpha)):
             raise refuse(f"has alpha={alpha!r}, not a power of two", "use alpha=1 or alpha='auto_po2'")
+        if not weights and not isinstance(alpha, str) and alpha is not None and float(alpha) != 1.0:
+            raise refuse(f"has alpha={alpha!r}: it multiplies the quantized activation by alpha",
+                         "use alpha=1 on activations")
     elif spec.name == "quantized_relu":
         if c["use_sigmoid"]:
             raise refuse("uses use_sigmoid", "use quantized_relu(bits, integer) or quantized_sigmoid")
@@ -224,9 +227,8 @@ def output_format(spec: QuantizerSpec) -> FixedFormat:
         k = int(bool(c["keep_negative"]))
         integer = int(c["integer"])
         f = bits - k - integer
-        shift = 0 if c["alpha"] is None else int(np.frexp(float(c["alpha"]))[1]) - 1
         sym = bool(c["symmetric"]) and k == 1
-        return FixedFormat(k, integer + shift, f - shift, "RND_CONV", "SAT_SYM" if sym else "SAT")
+        return FixedFormat(k, integer, f, "RND_CONV", "SAT_SYM" if sym else "SAT")
     if spec.name == "quantized_relu":
         integer = int(c["integer"])
         return FixedFormat(0, integer, bits - integer, "RND_CONV", "SAT")
@@ -342,7 +344,8 @@ def quantize_weight(spec: QuantizerSpec | None, w: np.ndarray, where: str, flavo
             raise UnsupportedLayerError(f"layer {where!r}: {spec.text()} as a weight quantizer is not supported; "
                                         "use quantized_bits")
         return _ste(w, _clip_round(w, fmt)).astype(np.float64)
-    return _ste(w, _clip_round(w, output_format(spec))).astype(np.float64)
+    alpha = np.float32(1.0 if c["alpha"] is None else float(c["alpha"]))  # a power of two: exact
+    return _ste(w, alpha * _clip_round(w, output_format(spec))).astype(np.float64)
 
 
 def _clip_round(w: np.ndarray, fmt: FixedFormat) -> np.ndarray:

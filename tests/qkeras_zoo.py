@@ -155,6 +155,53 @@ def build(name: str, keras, q):
     raise KeyError(name)
 
 
+ACTIVATION_CASES = (
+    "quantized_bits(6,2,alpha=1)", "quantized_bits(5,0,symmetric=1,alpha=1)",
+    "quantized_bits(6,2,keep_negative=False,alpha=1)", "quantized_bits(7,3)",
+    "quantized_relu(4,1)", "quantized_relu(6,0)", "quantized_relu(5,3)", "quantized_tanh(5)",
+    "quantized_tanh(4,symmetric=1)", "quantized_sigmoid(5)", "quantized_tanh(6,use_real_tanh=1)",
+    "quantized_sigmoid(6,use_real_sigmoid=1)",
+)
+WEIGHT_CASES = ("quantized_bits(4,0)", "quantized_bits(6,2,alpha='auto_po2')", "quantized_bits(3,0,alpha='auto_po2')",
+                "quantized_bits(5,1,alpha=1)", "quantized_bits(4,0,symmetric=1,alpha=1)",
+                "quantized_bits(5,1,alpha=0.5)")
+HUGE = (2.0**30, -(2.0**30), 1.0e9, 3.0e7)
+
+
+def quantizer_cases(out: Path, q) -> None:
+    """Each quantizer of ACTIVATION_CASES on a grid hitting every tie, and of WEIGHT_CASES on kernels."""
+    import numpy as np
+
+    get = q.quantizers.get_quantizer
+    x = np.arange(-12.0, 12.0, 2.0**-9, dtype=np.float32)
+    arrays = {"x": x, "x_huge": np.array(HUGE, dtype=np.float32)}
+    for i, case in enumerate(ACTIVATION_CASES):
+        arrays[f"a{i}"] = np.asarray(get(case)(x), dtype=np.float64)
+        arrays[f"a{i}_huge"] = np.asarray(get(case)(arrays["x_huge"]), dtype=np.float64)
+    rng = np.random.default_rng(7)
+    kernels = [rng.normal(size=(20, 7)).astype(np.float32), rng.uniform(-3, 3, (3, 3, 4, 6)).astype(np.float32),
+               rng.normal(size=(9,)).astype(np.float32)]
+    for j, k in enumerate(kernels):
+        arrays[f"k{j}"] = k
+        for i, case in enumerate(WEIGHT_CASES):
+            quantizer = get(case)
+            if "alpha" not in case:
+                quantizer._set_trainable_parameter()  # what QDense does to its kernel quantizer
+            arrays[f"w{i}_{j}"] = np.asarray(quantizer(k), dtype=np.float64)
+    np.savez(out / "quantizers.npz", **arrays)
+
+
+def error_models(out: Path, keras, q, ext: str) -> None:
+    """Models hgq-ir must refuse, naming the layer: alpha='auto' kernels, a QDense on the raw input."""
+    inp = keras.Input((4,), name="x")
+    h = q.QActivation("quantized_bits(6,2,alpha=1)", name="q_in")(inp)
+    out_ = q.QDense(3, kernel_quantizer=q.quantized_bits(4, 0, alpha="auto"), name="auto_dense")(h)
+    keras.Model(inp, out_, name="auto").save(out / f"error_auto{ext}")
+    inp = keras.Input((4,), name="x")
+    out_ = q.QDense(3, kernel_quantizer=q.quantized_bits(4, 0, alpha=1), name="raw_dense")(inp)
+    keras.Model(inp, out_, name="raw").save(out / f"error_raw_input{ext}")
+
+
 def main(flavor: str, out_dir: str) -> None:
     """Build, run, convert and save every zoo model of ``flavor`` into ``out_dir``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -185,6 +232,8 @@ def main(flavor: str, out_dir: str) -> None:
         np.save(d / "y_proxy.npy", np.asarray(proxy.predict(x, batch_size=N_TEST, verbose=0), dtype=np.float64))
         proxy.save(d / "proxy.keras")
         model.save(d / ("model.h5" if flavor == "qkeras09" else "model.keras"))
+    quantizer_cases(Path(out_dir), qkeras)
+    error_models(Path(out_dir), keras, qkeras, ".h5" if flavor == "qkeras09" else ".keras")
     (Path(out_dir) / "DONE").write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "qkeras"))[:200])
 
 
