@@ -45,4 +45,6 @@ def test_model_file_lifted_without_qkeras(qkeras_zoo, flavor, name):
     np.testing.assert_array_equal(hgq_ir.interpret(hgq_ir.convert(path, to="ir"), x.astype(np.float64)), y)
     proxy = hgq_ir.to_proxy_model(str(path))
     np.testing.assert_array_equal(np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), dtype=np.float64), y)
-    assert not [m for m in sys.modules if m.split(".")[0] in ("qkeras", "tf_keras")]
+    # other tests import tf_keras into this process; no test imports qkeras (test_qkeras_files checks a
+    # fresh process holds neither)
+    assert not [m for m in sys.modules if m.split(".")[0] == "qkeras"]
