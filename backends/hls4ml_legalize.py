@@ -236,7 +236,45 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
             "loses the value; use RND rounding, or a finer grid (more fractional bits) on that element")
 
 
-HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml)
+def output_type_without_bits(node: Node) -> str | None:
+    """Why hls4ml 1.3 gives this layer's output a type of no bits, or None.
+
+    hls4ml types a layer feeding only quantizers by what they request (``default_register_precision``:
+    the elementwise min of the bits the layer produces and the quantizers use, then the max over
+    elements). A truncation onto a grid coarser than the layer's whole range requests fewer
+    fractional bits than the layer has integer bits, and the width comes out below 1: hls4ml then
+    uses a placeholder ``ufixed<2,32>`` and the quantizers after it see 0, where the IR's sign
+    still decides between ``-2**-f`` and 0.
+    """
+    x = node.output.format
+    users = node.output.users
+    if x is None or node.op.is_source or node.op.quantizer_format is not None or not users or \
+            any(u.op.quantizer_format is None for u in users):
+        return None
+    req_k, req_i, req_f, nonzero, wraps = [], [], [], False, False
+    for user in users:
+        q = user.op.quantizer_format
+        h = hls4ml_quantizer_format(x, q).broadcast_to(node.output.shape)
+        saturating = q.overflow != "WRAP"
+        wraps |= q.overflow not in ("SAT", "SAT_SYM")
+        req_k.append(np.ones_like(h.k) if saturating else h.k)
+        req_i.append(np.full(h.i.shape, 126) if saturating else h.i)
+        req_f.append(h.f if q.round == "TRN" else h.f + 1 if q.round == "RND" else np.full(h.f.shape, 126))
+        xb = x.broadcast_to(node.output.shape)
+        ends = user.op.evaluate([np.stack([xb.min_value, xb.max_value])], {})[0]
+        nonzero |= bool(np.any((ends != 0) & (xb.b > 0)))
+    xb = x.broadcast_to(node.output.shape)
+    rk, ri, rf = (np.maximum.reduce(a) for a in (req_k, req_i, req_f))
+    ok = rk if wraps else np.minimum(xb.k, rk)
+    width = int(np.max(ok)) + int(np.max(np.minimum(xb.i, ri))) + int(np.max(np.minimum(xb.f, rf)))
+    if width >= 1 or not nonzero:
+        return None
+    return (f"hls4ml 1.3 types its output with {width} bits (the quantizers after it ask for no more fractional bits "
+            "than its integer bits), so they compute from 0 instead of its values; use RND in those quantizers, "
+            "or give them more fractional bits")
+
+
+HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml, output_type_without_bits)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")

@@ -3,9 +3,10 @@
 Every handler reads a layer's ``get_config()`` and its weight arrays only, so a live QKeras 0.9
 model, a live qkeras-v3 model and a model read from a file (``frontends/model_files.py``, no
 qkeras import) go through the same code. Weights are quantized here in numpy float32 exactly as
-QKeras does; activation quantizers become :class:`ClippingQuantize` nodes whose format comes from
-the quantizer's config (``frontends/qkeras_quantizers.py`` gives the exact formula of each), so
-no calibration is needed. What has no exact fixed-point meaning is refused naming the layer.
+QKeras does; activation quantizers become :class:`Quantize` nodes with ``clips=True`` (QKeras
+clips whatever ``aggressive`` says) whose format comes from the quantizer's config
+(``frontends/qkeras_quantizers.py`` gives the exact formula of each), so no calibration is
+needed. What has no exact fixed-point meaning is refused naming the layer.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from hgq_ir.frontends.keras import (
 )
 from hgq_ir.frontends.qkeras_quantizers import (
     QKERAS09,
-    ClippingQuantize,
     QuantizerSpec,
     activation_steps,
     check_supported,
@@ -36,7 +36,7 @@ from hgq_ir.frontends.qkeras_quantizers import (
 from hgq_ir.ir.errors import UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.graph import Graph, Value, Weight
-from hgq_ir.ir.ops import Activation, AvgPool2D, BatchNorm, Dense
+from hgq_ir.ir.ops import Activation, AvgPool2D, BatchNorm, Dense, Quantize
 
 QKERAS_CLASSES = ("QDense", "QConv1D", "QConv2D", "QActivation", "QBatchNormalization", "QDenseBatchnorm",
                   "QConv2DBatchnorm", "QAveragePooling2D")
@@ -73,7 +73,7 @@ def add_quantizer(ctx: LiftContext, spec: QuantizerSpec | str | None, x: Value, 
     fn, fmt = activation_steps(spec)
     if fn is not None:
         x = ctx.add(Activation(spec.name, float32_function(fn)), [x], suffix + "_fn")
-    return ctx.add(ClippingQuantize(fmt), [x], suffix)
+    return ctx.add(Quantize(fmt, clips=True), [x], suffix)
 
 
 def _flavor(ctx: LiftContext) -> str:

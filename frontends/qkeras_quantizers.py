@@ -45,13 +45,12 @@ import ast
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from hgq_ir.ir.errors import UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat
-from hgq_ir.ir.ops import Quantize, Signature
 
 QKERAS09 = "qkeras09"
 QKERAS3 = "qkeras3"
@@ -204,21 +203,6 @@ def _is_power_of_two(a: float) -> bool:
 
 
 # ---- activations: the fixed-point format after the quantizer -------------------------------------
-@dataclass(frozen=True, eq=False)
-class ClippingQuantize(Signature):
-    """A QKeras quantizer: round and clip. Its overflow mode is the model's meaning, not a choice.
-
-    QKeras clips (``SAT``/``SAT_SYM``) whatever ``aggressive`` says; ``assign_overflow`` keeps the
-    overflow mode of Signature nodes, hence the base class. Prints and emits as a Quantize and, unlike
-    a Signature, disappears where its input already fits.
-    """
-
-    kind: ClassVar[str] = "Quantize"
-
-    def is_identity(self, in_shapes, in_formats):
-        return Quantize.is_identity(self, in_shapes, in_formats)
-
-
 def output_format(spec: QuantizerSpec) -> FixedFormat:
     """The fixed-point format a supported activation quantizer rounds and clips to."""
     c = spec.config

@@ -9,7 +9,6 @@ from hgq_ir.passes.base import Pass
 
 from hgq_ir.ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.ir.graph import Graph
-from hgq_ir.ir.ops import Signature
 
 
 def cannot_overflow(x: FixedFormat, q: FixedFormat) -> bool:
@@ -26,7 +25,8 @@ def cannot_overflow(x: FixedFormat, q: FixedFormat) -> bool:
 
 @dataclass(frozen=True)
 class AssignOverflow(Pass):
-    """Choose each quantizer's overflow mode. Rules (Signatures keep SAT):
+    """Choose each quantizer's overflow mode. Rules (a quantizer with ``pinned_overflow``, a Signature
+    or a QKeras clip, keeps its own):
 
     1. ``aggressive=True`` (the default, as upstream HGQ): every Quantize wraps (``WRAP``), the
        cheapest logic; values outside the traced range then wrap around.
@@ -41,7 +41,7 @@ class AssignOverflow(Pass):
         changed = False
         for node in graph.nodes:
             fmt = node.op.quantizer_format
-            if fmt is None or isinstance(node.op, Signature):
+            if fmt is None or node.op.pinned_overflow:
                 continue
             x = node.inputs[0].format
             mode = "WRAP" if self.aggressive or (x is not None and cannot_overflow(x, fmt)) else "SAT"

@@ -47,6 +47,8 @@ class Op:
     has_kernel: ClassVar[bool] = False
     #: True when output element j depends only on input element j
     is_elementwise: ClassVar[bool] = False
+    #: True for a quantizer whose overflow mode is the model's meaning (``assign_overflow`` keeps it)
+    pinned_overflow: ClassVar[bool] = False
 
     # ---- rules every op provides -------------------------------------------------------
     def output_shapes(self, in_shapes: list[Shape], weights: dict[str, Weight], where: str = "") -> list[Shape]:
@@ -124,6 +126,8 @@ class Op:
             if not fd.repr:
                 continue
             v = getattr(self, fd.name)
+            if v is False and fd.default is False:
+                continue  # an off switch says nothing
             if isinstance(v, FixedFormat):
                 v = v.summary()
             elif isinstance(v, tuple):

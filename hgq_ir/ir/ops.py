@@ -13,7 +13,7 @@ Each op carries its own behaviour, dispatched by type:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -45,10 +45,15 @@ __all__ = ["ALL_OPS", "NUMPY_ACTIVATIONS", "LUT", "Activation", "Add", "AvgPool1
 # ---- quantizers -----------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False)
 class Quantize(Op):
-    """Round and overflow to ``format`` (ap_fixed semantics); the only lossy linear op."""
+    """Round and overflow to ``format`` (ap_fixed semantics); the only lossy linear op.
+
+    ``clips=True`` marks an overflow mode that is the source model's meaning, not a choice: a
+    QKeras quantizer clips whatever ``aggressive`` says, so ``assign_overflow`` keeps it.
+    """
 
     kind: ClassVar[str] = "Quantize"
     format: FixedFormat = field(default_factory=lambda: FixedFormat(1, 0, 0), repr=False)
+    clips: bool = False
     formats_without_inputs: ClassVar[bool] = True
     is_elementwise: ClassVar[bool] = True
 
@@ -56,9 +61,13 @@ class Quantize(Op):
     def quantizer_format(self) -> FixedFormat:
         return self.format
 
+    @property
+    def pinned_overflow(self) -> bool:
+        return self.clips
+
     def with_format(self, fmt: FixedFormat) -> Quantize:
-        """The same kind of quantizer with another format."""
-        return type(self)(fmt)
+        """The same quantizer with another format."""
+        return replace(self, format=fmt)
 
     def is_identity(self, in_shapes, in_formats):
         # every value of the input is representable: neither rounding nor overflow can act
@@ -76,6 +85,10 @@ class Signature(Quantize):
     """Marks an input as already quantized to ``format`` (emitted as a TRN/SAT quantizer)."""
 
     kind: ClassVar[str] = "Signature"
+
+    @property
+    def pinned_overflow(self) -> bool:
+        return True  # an input's declared format (TRN, SAT)
 
     def is_identity(self, in_shapes, in_formats):
         return False  # it declares the input's format: keep it

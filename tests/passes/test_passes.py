@@ -129,3 +129,18 @@ graph ov(%x) -> (%o)
     # fx<k1 i0 f1> holds the codes -2..1 (-1.0..0.5): 1.75 rounds to 2.0 (code 4) and -2.0 is code
     # -4; both wrap to code 0
     np.testing.assert_array_equal(interpret(g, x), [[1.75 + 0.0, -2.0 + 0.0]])
+
+
+def test_assign_overflow_keeps_a_clipping_quantizer():
+    # a QKeras quantizer clips whatever ``aggressive`` says: SAT stays SAT, and the flag is printed
+    g = Graph("clip")
+    x = g.add_input("x", (2,))
+    c = g.add_node(Quantize(FixedFormat(1, 0, 1, "RND_CONV", "SAT"), clips=True), [x], name="c")
+    g.set_outputs([c.output])
+    assert AssignOverflow(aggressive=True).run(g) is False
+    assert str(g) == """\
+graph clip(%x) -> (%c)
+  %x: float[2] = Input()
+  %c: fx<k1 i0 f1 RND_CONV SAT>[2] = Quantize(%x) clips=True"""
+    np.testing.assert_array_equal(interpret(g, np.array([[3.0, -3.0]])), [[0.5, -1.0]])
+    assert g.nodes[1].op.with_format(FixedFormat(1, 1, 1)).clips  # a legalization keeps the flag
