@@ -1,7 +1,7 @@
 """Legalization for the Keras proxy / hls4ml 1.3 target: rewrite the IR until hls4ml computes it.
 
 hls4ml 1.3's bit-exact flow (``model/optimizer/passes/bit_exact.py``) derives every type from the
-proxy's quantizers its own way. On two patterns that differs from the IR's meaning, and these
+proxy's quantizers its own way. On some patterns that differs from the IR's meaning, and these
 passes rewrite the graph so that the proxy, the firmware and ``interpret(legalized graph)`` all
 agree. They are not part of the IR's meaning: ``convert(model, to="ir")`` does not run them,
 ``convert(model, to="ir", target="proxy")`` does.
@@ -9,6 +9,8 @@ agree. They are not part of the IR's meaning: ``convert(model, to="ir")`` does n
 - :class:`CapSatFraction`: hls4ml cuts a SAT quantizer's fractional bits to its input's, which
   moves the saturation bound (DESIGN.md: integers into ``ufixed<3,1,TRN,SAT>``, input 3.0:
   Keras 1.75, hls4ml 1.0).
+- :class:`ZeroRoundedAway`: an element that always rounds to 0 becomes 0 bits wide, where hls4ml
+  would cast into it with a rounding that reads beyond its source's MSB (C simulation aborts).
 - :class:`FitLUTInputs`: hls4ml indexes a lookup table with every raw bit of the input type it
   derives itself (:func:`hls4ml_quantizer_format`), not with the table's declared input format.
 
@@ -39,11 +41,45 @@ from hgq_ir.passes.base import Pass
 from hgq_ir.passes.select_lut import representable_inputs
 
 from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
-from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.ir.formats import Formats, propagate
 from hgq_ir.ir.graph import Graph, Node, Value
 from hgq_ir.ir.ops import LUT
 from hgq_ir.ir.windows import window_geometry
+
+
+@dataclass(frozen=True)
+class ZeroRoundedAway(Pass):
+    """Give 0 bits to quantizer elements whose rounding always gives 0. Rule:
+
+    1. ``%y = Quantize(%x)`` rounding other than ``TRN``, and elements where every value of
+       ``%x`` rounds to 0 (its grid is coarser than twice the input's range): those elements get
+       the format (0, 0, 0). The value is the same constant 0. hls4ml 1.3 would otherwise cast a
+       narrow source into that coarse grid, and ap_types' rounding reads a bit beyond the source's
+       MSB: the C simulation aborts ("Attempting to read bit beyond MSB").
+    """
+
+    name = "zero_rounded_away"
+
+    def run(self, graph: Graph) -> bool:
+        changed = False
+        for node in graph.nodes:
+            q = node.op.quantizer_format
+            x = node.inputs[0].format if node.inputs else None
+            if q is None or x is None or q.round == "TRN":
+                continue
+            shape = node.output.shape
+            xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+            lo, hi = rounded_range(xb, qb)  # both ends round to 0: every value does
+            zero = (lo == 0) & (hi == 0) & (qb.b > 0)
+            if not np.any(zero):
+                continue
+            k, i, f = (np.where(zero, 0, a) for a in (qb.k, qb.i, qb.f))
+            graph.set_op(node, node.op.with_format(FixedFormat(k, i, f, q.round, q.overflow)))
+            changed = True
+        if changed:
+            graph.refresh_formats()
+        return changed
 
 
 @dataclass(frozen=True)
@@ -203,6 +239,27 @@ def zero_width_quantizer(node: Node) -> str | None:
             "type and, with RND rounding, aborts on; remove the layer or give it at least one bit")
 
 
+def contracted(fmt: FixedFormat, q: FixedFormat) -> FixedFormat:
+    """``fmt`` as hls4ml 1.3 stores a quantizer's output: on every axis where ``q`` has one format
+    (size 1), one type, taking the max of ``k``, width and ``k + i`` (``_produce_kif``)."""
+    k, b, kk_i = fmt.k, fmt.b, fmt.k + fmt.i
+    q_shape = (1,) * (k.ndim - np.ndim(q.k)) + np.shape(q.k)
+    for ax, n in enumerate(q_shape):
+        if n == 1:
+            k, b, kk_i = (np.broadcast_to(a.max(axis=ax, keepdims=True), a.shape) for a in (k, b, kk_i))
+    return FixedFormat(k, kk_i - k, b - kk_i, fmt.round, fmt.overflow)
+
+
+def rounded_range(x: FixedFormat, q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Per element, the least and greatest value of ``x`` rounded onto ``q``'s grid (no overflow yet).
+
+    Rounding is monotone, so the ends of ``x``'s range give them; overflow is not (WRAP folds).
+    """
+    lo = np.ldexp(round_to_integer(np.ldexp(x.min_value, q.f), q.round), -q.f)
+    hi = np.ldexp(round_to_integer(np.ldexp(x.max_value, q.f), q.round), -q.f)
+    return lo, hi
+
+
 def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     """Why hls4ml 1.3 types this quantizer's output too narrow for its values, or None.
 
@@ -216,24 +273,26 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     x = node.inputs[0].format if node.inputs else None
     if q is None or x is None:
         return None
-    shape = np.broadcast_shapes(x.shape, q.shape)
+    shape = node.output.shape
     xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
-    ends = node.op.evaluate([np.stack([xb.min_value, xb.max_value])], {})[0]
-    lo, hi = ends.min(axis=0), ends.max(axis=0)
+    lo, hi = rounded_range(xb, qb)
     if q.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
-        wraps = (ends[0] != np.clip(ends[0], qb.min_value, qb.max_value)) | (xb.min_value < qb.min_value) \
-            | (xb.max_value > qb.max_value)
+        wraps = (lo < qb.min_value) | (hi > qb.max_value)
         lo, hi = np.where(wraps, qb.min_value, lo), np.where(wraps, qb.max_value, hi)
-    got = hls4ml_quantizer_format(x, q).broadcast_to(shape)
+    else:
+        lo, hi = np.clip(lo, qb.min_value, qb.max_value), np.clip(hi, qb.min_value, qb.max_value)
+    got = contracted(hls4ml_quantizer_format(x, q).broadcast_to(shape), q)
     cut = (qb.b > 0) & (xb.b > 0) & ((lo < got.min_value) | (hi > got.max_value))
     if not np.any(cut):
         return None
     at = tuple(int(a[0]) for a in np.nonzero(cut))
     want = lo[at] if lo[at] < got.min_value[at] else hi[at]
     kif = f"fx<k{int(got.k[at])} i{int(got.i[at])} f{int(got.f[at])}>"
-    return (f"element {at} can be {want:g}, but hls4ml 1.3 types it {kif} from its input's range (rounding may "
-            f"carry one integer bit there, truncation onto a grid of 2**{-int(qb.f[at])} carries further) and "
-            "loses the value; use RND rounding, or a finer grid (more fractional bits) on that element")
+    coarse = int(qb.f[at]) < -int(xb.i[at]) - int(xb.k[at])
+    why = (f"a truncation onto a grid of 2**{-int(qb.f[at])}, coarser than its input's range, carries further "
+           "than the one integer bit hls4ml allows; use RND rounding or more fractional bits there") if coarse else \
+        "hls4ml derives that type from its input's format; use WRAP, or fewer fractional bits than the input there"
+    return f"element {at} can be {want:g}, but hls4ml 1.3 types it {kif} and loses the value: {why}"
 
 
 def output_type_without_bits(node: Node) -> str | None:
@@ -261,8 +320,8 @@ def output_type_without_bits(node: Node) -> str | None:
         req_i.append(np.full(h.i.shape, 126) if saturating else h.i)
         req_f.append(h.f if q.round == "TRN" else h.f + 1 if q.round == "RND" else np.full(h.f.shape, 126))
         xb = x.broadcast_to(node.output.shape)
-        ends = user.op.evaluate([np.stack([xb.min_value, xb.max_value])], {})[0]
-        nonzero |= bool(np.any((ends != 0) & (xb.b > 0)))
+        lo, hi = rounded_range(xb, q.broadcast_to(node.output.shape))
+        nonzero |= bool(np.any(((lo != 0) | (hi != 0)) & (xb.b > 0)))
     xb = x.broadcast_to(node.output.shape)
     rk, ri, rf = (np.maximum.reduce(a) for a in (req_k, req_i, req_f))
     ok = rk if wraps else np.minimum(xb.k, rk)
@@ -365,4 +424,4 @@ class RefuseHls4mlCrashes(Pass):
 
 def proxy_legalization() -> list[Pass]:
     """The proxy / hls4ml target's legalization passes, in order, run after the core pipeline."""
-    return [CapSatFraction(), FitLUTInputs(), RefuseHls4mlCrashes(), FlagHls4mlHazards()]
+    return [ZeroRoundedAway(), CapSatFraction(), FitLUTInputs(), RefuseHls4mlCrashes(), FlagHls4mlHazards()]

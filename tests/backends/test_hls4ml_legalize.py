@@ -1,12 +1,17 @@
 """The proxy / hls4ml target's legalization passes: IR text before and after on tiny graphs."""
 
 import numpy as np
-from hgq_ir.backends.hls4ml_legalize import CapSatFraction
+from hgq_ir.backends.hls4ml_legalize import (
+    CapSatFraction,
+    ZeroRoundedAway,
+    output_type_without_bits,
+    quantizer_output_cut_by_hls4ml,
+)
 
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.graph import Graph
 from hgq_ir.ir.interpret import interpret
-from hgq_ir.ir.ops import Quantize
+from hgq_ir.ir.ops import Add, Quantize
 
 
 def test_cap_sat_fraction_heterogeneous_and_homogeneous():
@@ -35,3 +40,55 @@ graph cap(%x) -> (%s, %h)
     np.testing.assert_array_equal(s_out, [[1.0, 1.5]])
     np.testing.assert_array_equal(h_out, [[1.75, 1.75]])
     assert CapSatFraction().run(g) is False
+
+
+def test_zero_rounded_away_gives_constant_zero_elements_no_bits():
+    g = Graph("zra")
+    x = g.add_input("x", (2,))
+    q = g.add_node(Quantize(FixedFormat(1, np.array([-2, 1]), 4)), [x], name="q")
+    r = g.add_node(Quantize(FixedFormat(1, 3, 0, "RND")), [q.output], name="r")
+    t = g.add_node(Quantize(FixedFormat(1, 3, 0, "TRN")), [q.output], name="t")
+    g.set_outputs([r.output, t.output])
+    grid = np.stack([np.arange(-40, 40) / 16, np.arange(-40, 40) / 16], axis=1)
+    before = interpret(g, grid)
+    assert ZeroRoundedAway().run(g) is True
+    g.verify()
+    # %q element 0 lies in [-0.25, 0.1875]: rounded to the nearest integer it is always 0, so %r's
+    # element 0 becomes 0 bits wide; element 1 ([-2, 1.9375]) keeps fx<k1 i3 f0>. %t truncates:
+    # floor(-0.25) = -1, not constant, and TRN reads no rounding bit: untouched.
+    assert str(g) == """\
+graph zra(%x) -> (%r, %t)
+  %x: float[2] = Input()
+  %q: fx<k1 i-2..1 f4>[2] = Quantize(%x)
+  %r: fx<k0..1 i0..3 f0 RND WRAP>[2] = Quantize(%q)
+  %t: fx<k1 i3 f0>[2] = Quantize(%q)"""
+    for a, b in zip(interpret(g, grid), before, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert ZeroRoundedAway().run(g) is False
+
+
+def test_truncation_coarser_than_the_input_range_is_flagged():
+    # %a in [-8, 7.9375]; truncating onto a grid of 256 gives -256 for every negative value, but
+    # hls4ml allows min(8, 3) + 1 = 4 integer bits: fx<k1 i4 f-8> has -3 bits and becomes 0 bits
+    g = Graph("coarse")
+    x = g.add_input("x", (1,))
+    a = g.add_node(Quantize(FixedFormat(1, 3, 4)), [x], name="a")
+    q = g.add_node(Quantize(FixedFormat(1, 8, -8, "TRN", "SAT")), [a.output], name="q")
+    g.set_outputs([q.output])
+    why = quantizer_output_cut_by_hls4ml(q)
+    assert why is not None and "can be -256" in why and "fx<k0 i0 f0>" in why
+    assert quantizer_output_cut_by_hls4ml(a) is None  # a float input: nothing to compare
+
+
+def test_layer_typed_without_bits_is_flagged():
+    # %s = a + a in [-0.5, 0.4921875]; the quantizer after it truncates to integers (WRAP): hls4ml
+    # types %s with k 1 + i min(-1, 0) + f min(7, 0) = 0 bits, yet floor(-0.25) = -1
+    g = Graph("nobits")
+    x = g.add_input("x", (1,))
+    a = g.add_node(Quantize(FixedFormat(1, -2, 7)), [x], name="a")
+    s = g.add_node(Add(), [a.output, a.output], name="s")
+    q = g.add_node(Quantize(FixedFormat(1, 0, 0, "TRN", "WRAP")), [s.output], name="q")
+    g.set_outputs([q.output])
+    why = output_type_without_bits(s)
+    assert why is not None and "with 0 bits" in why
+    assert output_type_without_bits(q) is None  # a quantizer itself is typed by its own rule
