@@ -6,7 +6,8 @@ qkeras import) go through the same code. Weights are quantized here in numpy flo
 QKeras does; activation quantizers become :class:`Quantize` nodes with ``clips=True`` (QKeras
 clips whatever ``aggressive`` says) whose format comes from the quantizer's config
 (``frontends/qkeras_quantizers.py`` gives the exact formula of each), so no calibration is
-needed. What has no exact fixed-point meaning is refused naming the layer.
+needed, except for float values read by a quantized layer (``frontends/qkeras_calibration.py``).
+What has no exact fixed-point meaning is refused naming the layer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from hgq_ir.frontends.keras import (
     conv_op,
     pool_op,
 )
+from hgq_ir.frontends.qkeras_calibration import calibrate, check_no_float_reads, is_live
 from hgq_ir.frontends.qkeras_quantizers import (
     QKERAS09,
     QuantizerSpec,
@@ -198,33 +200,20 @@ class QKerasLifter(KerasLifter):
         super().__init__({**PLAIN_HANDLERS, **QKERAS_HANDLERS})
         self.flavor = flavor
 
-    def lift(self, model: Any, origin: str = "") -> Graph:
-        """The IR of ``model``; refuses float values feeding a kernel or left unquantized after a function."""
+    def lift(self, model: Any, origin: str = "", calibration: Any = None) -> Graph:
+        """The IR of ``model``; float values read by a Dense/Conv get a format from ``calibration`` or are refused.
+
+        QKeras computes a QDense/QConv reading float values (an unquantized input, a plain tanh) in
+        float32: with ``calibration`` (an array, or one per model input) such a value is quantized
+        to the smallest format holding all its calibration values (``frontends/qkeras_calibration.py``);
+        without it the layer is refused, naming it and how to pass calibration data.
+        """
         graph = super().lift(model, origin)
         if not origin:
-            check_no_float_paths(graph)
+            if calibration is not None:
+                calibrate(graph, model, calibration, live=is_live(model))
+            check_no_float_reads(graph, live=is_live(model))
         return graph
-
-
-def check_no_float_paths(graph: Graph) -> None:
-    """Refuse float values where QKeras computes in float: no fixed-point format can be read from the model.
-
-    A Dense/Conv reading float values (an unquantized input, or a plain activation such as tanh with
-    no quantizer after it) computes in float32 in QKeras; its format would need calibration data.
-    """
-    for node in graph.nodes:
-        if not node.op.has_kernel:
-            continue
-        x = node.inputs[0]
-        if x.format is not None:
-            continue
-        src = x.producer
-        what = "the model input" if src is None or src.op.is_source else f"layer {src.origin!r} ({src.op.kind})"
-        raise UnsupportedLayerError(
-            f"layer {node.origin!r} reads float values from {what}: QKeras computes it in float32, so no "
-            "fixed-point format follows from the model. Quantize them first, e.g. with "
-            "QActivation('quantized_bits(bits, integer, alpha=1)') before the layer (or a quantized activation "
-            "after a float one); choosing a format from calibration data is not supported for QKeras models yet")
 
 
 def contains_qkeras(model: Any) -> bool:

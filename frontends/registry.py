@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hgq_ir.ir.errors import ModelFileError, UnsupportedLayerError
+from hgq_ir.ir.errors import ConfigError, ModelFileError, UnsupportedLayerError
 from hgq_ir.ir.graph import Graph
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -33,12 +33,17 @@ def keras_family(obj: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Frontend:
-    """A reader: ``accepts(obj)`` says whether it reads ``obj``; ``lift(obj)`` returns its Graph."""
+    """A reader: ``accepts(obj)`` says whether it reads ``obj``; ``lift(obj)`` returns its Graph.
+
+    ``calibrates``: ``lift(obj, calibration=X)`` takes calibration data (QKeras: formats of float
+    values read by quantized layers); the other readers refuse calibration data.
+    """
 
     name: str
     description: str
     accepts: Callable[[Any], bool]
-    lift: Callable[[Any], Graph]
+    lift: Callable[..., Graph]
+    calibrates: bool = False
 
 
 # the readers are imported when used: this list (and MODEL_SUFFIXES) loads no Keras
@@ -48,11 +53,12 @@ def _lift_keras3(model: Any) -> Graph:
     return hgq_lifter().lift(model)
 
 
-def _lift_qkeras(model: Any) -> Graph:
+def _lift_qkeras(model: Any, calibration: Any = None) -> Graph:
     from hgq_ir.frontends.qkeras import QKerasLifter
     from hgq_ir.frontends.qkeras_quantizers import QKERAS09, QKERAS3
 
-    return QKerasLifter(QKERAS09 if keras_family(model) == "tf_keras" else QKERAS3).lift(model)
+    return QKerasLifter(QKERAS09 if keras_family(model) == "tf_keras" else QKERAS3).lift(model,
+                                                                                          calibration=calibration)
 
 
 def _is_qkeras(model: Any) -> bool:
@@ -71,7 +77,7 @@ def _lift_tf_keras(model: Any) -> Graph:
 
 FRONTENDS: list[Frontend] = [
     Frontend("qkeras", "live QKeras 0.9 (tf_keras) or qkeras-v3 (Keras 3) model: QKeras and plain Keras layers",
-             _is_qkeras, _lift_qkeras),
+             _is_qkeras, _lift_qkeras, calibrates=True),
     Frontend("hgq", "live Keras 3 model: hgq_ir's HGQ layers and plain Keras layers",
              lambda m: keras_family(m) == "keras3", _lift_keras3),
     Frontend("tf_keras", "live tf_keras (Keras 2) model: plain Keras layers",
@@ -86,7 +92,8 @@ class FileFrontend:
     name: str
     description: str
     accepts: Callable[[str], bool]
-    lift: Callable[[str], Graph]
+    lift: Callable[..., Graph]
+    calibrates: bool = False
 
 
 def _is_qkeras_file(path: str) -> bool:
@@ -95,18 +102,19 @@ def _is_qkeras_file(path: str) -> bool:
     return is_qkeras_file(path)
 
 
-def _lift_qkeras_file(path: str) -> Graph:
+def _lift_qkeras_file(path: str, calibration: Any = None) -> Graph:
     from hgq_ir.frontends.model_files import read_model_file
     from hgq_ir.frontends.qkeras import QKerasLifter
     from hgq_ir.frontends.qkeras_quantizers import QKERAS09, QKERAS3
 
-    return QKerasLifter(QKERAS3 if path.endswith(".keras") else QKERAS09).lift(read_model_file(path))
+    return QKerasLifter(QKERAS3 if path.endswith(".keras") else QKERAS09).lift(read_model_file(path),
+                                                                                calibration=calibration)
 
 
 # tried before a file is loaded with Keras: QKeras files load without qkeras or tf_keras
 FILE_FRONTENDS: list[FileFrontend] = [
     FileFrontend("qkeras_file", "QKeras 0.9 .h5 or qkeras-v3 .keras file: config JSON and weights read with h5py",
-                 _is_qkeras_file, _lift_qkeras_file),
+                 _is_qkeras_file, _lift_qkeras_file, calibrates=True),
 ]
 
 
@@ -115,11 +123,24 @@ def is_model_path(obj: Any) -> bool:
     return isinstance(obj, (str, os.PathLike))
 
 
-def lift_model(model: Any, load: Callable[[str], Any]) -> Graph:
+def _lift_with(reader: Frontend | FileFrontend, obj: Any, calibration: Any) -> Graph:
+    """``reader.lift(obj)``, passing ``calibration`` to a reader that takes it and refusing it otherwise."""
+    if calibration is None:
+        return reader.lift(obj)
+    if not reader.calibrates:
+        raise ConfigError(
+            f"calibration data is for QKeras models (it gives a format to float values a quantized layer reads), "
+            f"but this model is read by the {reader.name!r} frontend, whose formats come from the model itself: "
+            "for an HGQ model run hgq_ir.trace_minmax(model, X) before converting, and drop calibration=/--calib")
+    return reader.lift(obj, calibration=calibration)
+
+
+def lift_model(model: Any, load: Callable[[str], Any], calibration: Any = None) -> Graph:
     """The IR of ``model`` (a live model or a file path) before any pass; ``load`` reads a path.
 
-    Raises :class:`ModelFileError` for a path that is not a model file and
-    :class:`UnsupportedLayerError` for an object no frontend accepts.
+    ``calibration`` (an array, or one per model input) goes to a frontend that takes it (QKeras);
+    any other frontend refuses it with :class:`ConfigError`. Raises :class:`ModelFileError` for a
+    path that is not a model file and :class:`UnsupportedLayerError` for an object no frontend accepts.
     """
     if is_model_path(model):
         path = os.fspath(model)
@@ -127,11 +148,11 @@ def lift_model(model: Any, load: Callable[[str], Any]) -> Graph:
             raise ModelFileError(f"{path!r} is not a model file; hgq-ir reads {', '.join(MODEL_SUFFIXES)} files")
         for reader in FILE_FRONTENDS:
             if reader.accepts(path):
-                return reader.lift(path)
+                return _lift_with(reader, path, calibration)
         model = load(path)
     for frontend in FRONTENDS:
         if frontend.accepts(model):
-            return frontend.lift(model)
+            return _lift_with(frontend, model, calibration)
     raise UnsupportedLayerError(
         f"cannot convert a {type(model).__module__}.{type(model).__qualname__}: hgq-ir reads Keras 3 and tf_keras "
         f"Functional or Sequential models, or {'/'.join(MODEL_SUFFIXES)} files "

@@ -43,13 +43,16 @@ def _convert_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conservative", action="store_true",
                    help="saturate where overflow is possible (aggressive=False); default wraps everywhere")
     p.add_argument("--lut-size", type=int, default=1024, help="unary_lut_max_table_size (default 1024; <= 0: off)")
+    p.add_argument("--calib", default=None, metavar="X.npy",
+                   help="QKeras models: .npy inputs (N, *input_shape) giving float values read by a quantized layer "
+                        "the smallest format holding them exactly (hgq_ir.convert(model, calibration=X))")
 
 
 def _pipeline(args: argparse.Namespace, target: str | None = None, dump=None, diff: bool = False):
     """Lift ``args.model`` and run the core pipeline plus ``target``'s legalization."""
     from hgq_ir.convert import lift, run_passes
 
-    graph = lift(args.model)
+    graph = lift(args.model, calibration=getattr(args, "calib_array", None))
     result = run_passes(graph, aggressive=not args.conservative, unary_lut_max_table_size=args.lut_size,
                         dump=dump, diff=diff, target=target)
     return graph, result
@@ -88,7 +91,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.after is None and args.target is None:
         from hgq_ir.convert import lift
 
-        print(lift(args.model))
+        print(lift(args.model, calibration=getattr(args, "calib_array", None)))
         return 0
     if args.after is None:
         graph, _ = _pipeline(args, target=args.target)
@@ -228,32 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_data(path: str) -> np.ndarray:
-    """The ``--data`` array: a readable ``.npy`` file of finite numbers, one row per sample (float64).
+def load_data(path: str, option: str = "--data") -> np.ndarray:
+    """The ``--data`` (or ``--calib``) array: a readable ``.npy`` file of finite numbers, one row per sample.
 
-    Raises :class:`ConfigError` naming the file and what is wrong; imports no TensorFlow.
+    Returns float64. Raises :class:`ConfigError` naming ``option``, the file and what is wrong;
+    imports no TensorFlow.
     """
     import numpy as np
 
     if not os.path.isfile(path):
-        raise ConfigError(f"--data {path!r} does not exist" if not os.path.exists(path)
-                          else f"--data {path!r} is not a file")
+        raise ConfigError(f"{option} {path!r} does not exist" if not os.path.exists(path)
+                          else f"{option} {path!r} is not a file")
     if not path.endswith(".npy"):
-        raise ConfigError(f"--data {path!r}: expected a .npy file (numpy.save) holding one array of inputs")
+        raise ConfigError(f"{option} {path!r}: expected a .npy file (numpy.save) holding one array of inputs")
     try:
         x = np.load(path, allow_pickle=False)
     except Exception as e:  # numpy raises ValueError, OSError, EOFError... on a bad file
-        raise ConfigError(f"--data {path!r} is not a readable .npy array ({type(e).__name__}: {e}); save it "
+        raise ConfigError(f"{option} {path!r} is not a readable .npy array ({type(e).__name__}: {e}); save it "
                           "with numpy.save") from e
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
-        raise ConfigError(f"--data {path!r} holds {getattr(x, 'dtype', type(x).__name__)} values, not numbers; "
+        raise ConfigError(f"{option} {path!r} holds {getattr(x, 'dtype', type(x).__name__)} values, not numbers; "
                           "save an array of floats")
     if x.ndim < 2 or x.size == 0:
-        raise ConfigError(f"--data {path!r} holds an array of shape {x.shape}; expected one row per sample, "
+        raise ConfigError(f"{option} {path!r} holds an array of shape {x.shape}; expected one row per sample, "
                           "shape (N, *input_shape) with N >= 1")
     bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
     if bad.any():
-        raise ConfigError(f"--data {path!r}: {int(bad.sum())} of {len(x)} rows hold NaN or Inf (first: row "
+        raise ConfigError(f"{option} {path!r}: {int(bad.sum())} of {len(x)} rows hold NaN or Inf (first: row "
                           f"{int(np.argmax(bad))}); remove or replace them")
     return x.astype(np.float64)
 
@@ -280,13 +284,15 @@ def check_args(args: argparse.Namespace) -> None:
     """Check the command's files and numbers before TensorFlow is imported (a typed error in a blink).
 
     Model files must exist and look like models; ``--out`` must be writable with the target's
-    suffix; ``--data`` must be a numeric ``.npy`` array (loaded here, into ``args.data_array``);
+    suffix; ``--data`` and ``--calib`` must be numeric ``.npy`` arrays (loaded here, into
+    ``args.data_array`` and ``args.calib_array``);
     ``--samples`` and ``--epochs`` must be >= 1; the demo's folder must be writable.
     """
     if args.command in MODEL_COMMANDS:
         from hgq_ir.convert import check_model_file
 
         check_model_file(args.model)
+        args.calib_array = load_data(args.calib, option="--calib") if args.calib else None
     if args.command == "convert":
         out = args.out or default_output(args.model, args.to)
         if out is not None:

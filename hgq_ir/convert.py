@@ -124,13 +124,20 @@ def _check_keras_archive(path: str) -> None:
                              "model again")
 
 
-def lift(model: Any) -> Graph:
+def lift(model: Any, calibration: Any = None) -> Graph:
     """The IR of a model before any pass, read by the frontend that accepts it.
 
     ``model`` may be a live Keras 3 model (HGQ and plain Keras layers), a live tf_keras model, or
     a path to a ``.keras``/``.h5`` file (see ``hgq_ir.frontends.registry``). The model is only read.
+
+    ``calibration`` (QKeras models only; an array of shape ``(N, *input_shape)``, or a list with one
+    per model input): a QDense/QConv reading float values (an input with no QActivation) gets
+    them quantized to the smallest homogeneous format holding every calibration value exactly
+    (RND, SAT: values beyond it saturate, values off its grid round); calibration values off a
+    dyadic grid of <= 24 fractional bits are refused (``frontends/qkeras_calibration.py``).
+    Other models refuse calibration data with :class:`ConfigError` (HGQ: run ``trace_minmax``).
     """
-    return lift_model(model, load=load_model)
+    return lift_model(model, load=load_model, calibration=calibration)
 
 
 def pipeline(target: str | None = None, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> list[Pass]:
@@ -151,7 +158,7 @@ def run_passes(graph: Graph, passes: Sequence[Pass] | None = None, dump: Sequenc
 
 
 def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_max_table_size: int = 1024,
-            dump: Sequence[str] | str | None = None, target: str | None = None) -> Any:
+            dump: Sequence[str] | str | None = None, target: str | None = None, calibration: Any = None) -> Any:
     """Convert ``model`` to target ``to`` (a name in ``hgq_ir.convert.TARGETS``: ``"proxy"``, ``"ir"``).
 
     ``to="ir"`` returns the Graph after the core pipeline: the model's own meaning, what
@@ -164,6 +171,8 @@ def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_ma
     is -1, off) turns activations with at most that many representable inputs into exact lookup
     tables, so that tanh/sigmoid proxies are bit-exact by default. ``dump`` prints the IR after
     the named pass runs (``"infer_formats#2"`` for a pass that runs twice) or ``"all"``.
+    ``calibration``: data giving formats to the float values a QKeras model's quantized layers
+    read (see :func:`lift`).
     """
     out = get_target(to)
     if target is not None:
@@ -173,7 +182,7 @@ def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_ma
                               f"legalizes for {to!r} itself")
     legalize_for = target if to == "ir" else to
     with paused_gc():
-        graph = lift(model)
+        graph = lift(model, calibration=calibration)
         result = run_passes(graph, aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size,
                             dump=dump, target=None if legalize_for == "ir" else legalize_for)
         if dump:
@@ -201,11 +210,14 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def to_proxy_model(model: Any, aggressive: bool = True, unary_lut_max_table_size: int = 1024) -> Any:
+def to_proxy_model(model: Any, aggressive: bool = True, unary_lut_max_table_size: int = 1024,
+                   calibration: Any = None) -> Any:
     """Keras proxy model of an HGQ model, for hls4ml (drop-in for upstream HGQ's ``to_proxy_model``).
 
     Same defaults as upstream except ``unary_lut_max_table_size``: 1024 here (upstream: -1, off),
     so that tanh/sigmoid activations become exact lookup tables whenever their input is narrow.
-    Run ``trace_minmax`` first. The user's model is not modified.
+    Run ``trace_minmax`` first. The user's model is not modified. ``calibration``: QKeras models
+    only, see :func:`lift`.
     """
-    return convert(model, to="proxy", aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
+    return convert(model, to="proxy", aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size,
+                   calibration=calibration)

@@ -25,7 +25,15 @@ model              features
 ``tanh_lut``       quantized_tanh(use_real_tanh) and quantized_sigmoid (hard and real) through
                    lookup tables, a plain tanh quantized after it, hard quantized_tanh
 ``dense_bn``       QDenseBatchnorm (qkeras-v3 only: QKeras 0.9 has no QDenseBatchnorm)
+``adc_mlp``        QDense on the raw input (8-bit ADC counts, no QActivation): converted with
+                   ``calibration=`` (``x_calib.npy``); also ``x_out.npy``, rows beyond the
+                   calibrated range and off its grid, with ``y_qkeras_out.npy`` (QKeras on those
+                   rows saturated and rounded as documented), ``y_interp_out``, ``y_proxy_out``
 =================  ==========================================================================
+
+``calibration_cases`` (QKeras 0.9) adds ``relu_float`` (a float ``Activation('relu')`` on the raw
+input feeding a QDense: calibrated from the live model's own relu outputs) and records, in
+``calibration_errors.json``, what a float tanh read by a QDense gives with and without calibration.
 
 Every matmul of these models fits float32 exactly (narrow weights and activations, every
 partial sum within 24 significant bits), so QKeras' float32 predictions are the exact ones.
@@ -39,7 +47,9 @@ from pathlib import Path
 
 FLAVORS = ("qkeras09", "qkeras3")
 N_TEST = 2000
-MODELS = ("mlp", "conv1d", "conv2d", "conv2d_bn", "auto_po2", "symmetric", "tanh_lut", "dense_bn")
+MODELS = ("mlp", "conv1d", "conv2d", "conv2d_bn", "auto_po2", "symmetric", "tanh_lut", "dense_bn", "adc_mlp")
+CALIBRATED = ("adc_mlp",)  # models reading raw float inputs: converted with calibration data
+ADC_MAX = 255
 ONLY_V3 = ("dense_bn",)
 
 
@@ -81,6 +91,13 @@ def build(name: str, keras, q):
         h = q.QDense(6, kernel_quantizer="quantized_bits(4,1,alpha=1)", use_bias=False, name="d3")(h)
         out = q.QActivation("quantized_bits(8,4,alpha=1)", name="q_out")(h)
         return keras.Model(inp, out, name=name), (10,)
+    if name == "adc_mlp":
+        inp = keras.Input((8,), name="adc")
+        h = q.QDense(16, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(8, 3, alpha=1),
+                     activation=qr(12, 10), name="d1")(inp)
+        h = q.QDense(4, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                     activation=qb(12, 9, alpha=1), name="d2")(h)
+        return keras.Model(inp, h, name=name), (8,)
     if name == "conv1d":
         inp = keras.Input((16, 3), name="x")
         h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
@@ -202,6 +219,89 @@ def error_models(out: Path, keras, q, ext: str) -> None:
     keras.Model(inp, out_, name="raw").save(out / f"error_raw_input{ext}")
 
 
+def adc_counts(rng, n: int, shape: tuple[int, ...]):
+    """``n`` rows of integer ADC counts in ``[0, ADC_MAX]`` (float32), the first two all 0 and all ADC_MAX."""
+    import numpy as np
+
+    x = rng.integers(0, ADC_MAX + 1, size=(n, *shape)).astype(np.float32)
+    x[0], x[1] = 0, ADC_MAX
+    return x
+
+
+def out_of_calibration(rng, x):
+    """``(x_out, x_seen)``: rows off the calibrated grid and range, and what the calibrated quantizer makes of them.
+
+    The calibrated format of ADC counts is ``ufixed<8,8>`` RND SAT: values round to the nearest integer
+    (ties up) and saturate to ``[0, ADC_MAX]``.
+    """
+    import numpy as np
+
+    x_out = (x + rng.choice(np.float32([0.0, 0.25, 0.5, -0.5, 0.75]), size=x.shape)).astype(np.float32)
+    x_out[::3] *= np.float32(1.5)  # beyond ADC_MAX
+    x_out[1::7] -= np.float32(40.0)  # below 0
+    return x_out, np.clip(np.floor(x_out.astype(np.float64) + 0.5), 0, ADC_MAX).astype(np.float32)
+
+
+def _predict(model, x):
+    import numpy as np
+
+    return np.asarray(model.predict(x, batch_size=len(x), verbose=0), dtype=np.float64)
+
+
+def _outcome(fn) -> dict:
+    """``{"type": ..., "message": ...}`` of the error ``fn()`` raises, or ``{"type": None}``."""
+    try:
+        fn()
+    except Exception as e:
+        return {"type": type(e).__name__, "message": str(e), "layer": getattr(e, "layer", None)}
+    return {"type": None}
+
+
+def calibration_cases(out: Path, keras, q, ext: str) -> None:
+    """Float values read by a QDense inside the model: a float relu (calibrated), a float tanh (refused)."""
+    import json
+
+    import numpy as np
+
+    import hgq_ir
+
+    qb = q.quantized_bits
+    rng = np.random.default_rng(300)
+    keras.utils.set_random_seed(300)
+    inp = keras.Input((8,), name="adc")
+    h = keras.layers.Activation("relu", name="float_relu")(inp)
+    h = q.QDense(6, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1),
+                 activation=qb(14, 10, alpha=1), name="d1")(h)
+    model = keras.Model(inp, h, name="relu_float")
+    _randomize(model, rng)
+    d = out / "relu_float"
+    d.mkdir(parents=True, exist_ok=True)
+    x = (adc_counts(rng, N_TEST, (8,)) - np.float32(100)).astype(np.float32)  # signed counts: relu acts
+    x_calib = (adc_counts(rng, 500, (8,)) - np.float32(100)).astype(np.float32)
+    np.save(d / "x.npy", x)
+    np.save(d / "x_calib.npy", x_calib)
+    np.save(d / "y_qkeras.npy", _predict(model, x))
+    np.save(d / "y_interp.npy", hgq_ir.interpret(hgq_ir.convert(model, to="ir", calibration=x_calib),
+                                                 x.astype(np.float64)))
+    np.save(d / "y_proxy.npy", _predict(hgq_ir.to_proxy_model(model, calibration=x_calib), x))
+    model.save(d / f"model{ext}")
+
+    inp = keras.Input((8,), name="x")
+    h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+    h = q.QDense(8, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1), activation="tanh",
+                 name="d_tanh")(h)
+    h = q.QDense(3, kernel_quantizer=qb(4, 0, alpha=1), name="d_after")(h)
+    tanh_model = keras.Model(inp, h, name="tanh_float")
+    _randomize(tanh_model, rng)
+    x_t = rng.normal(size=(200, 8)).astype(np.float32)
+    errors = {
+        "tanh_without_calibration": _outcome(lambda: hgq_ir.convert(tanh_model, to="ir")),
+        "tanh_with_calibration": _outcome(lambda: hgq_ir.convert(tanh_model, to="ir", calibration=x_t)),
+        "relu_without_calibration": _outcome(lambda: hgq_ir.convert(model, to="ir")),
+    }
+    (out / "calibration_errors.json").write_text(json.dumps(errors, indent=1))
+
+
 def main(flavor: str, out_dir: str) -> None:
     """Build, run, convert and save every zoo model of ``flavor`` into ``out_dir``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -223,17 +323,31 @@ def main(flavor: str, out_dir: str) -> None:
         model, shape = build(name, keras, qkeras)
         rng = np.random.default_rng(100 + i)
         _randomize(model, rng)
-        x = (rng.normal(size=(N_TEST, *shape)) * rng.uniform(0.5, 4.0, size=(N_TEST,) + (1,) * len(shape)))
-        x = x.astype(np.float32)
+        calib = None
+        if name in CALIBRATED:
+            x, calib = adc_counts(rng, N_TEST, shape), adc_counts(rng, 500, shape)
+            np.save(d / "x_calib.npy", calib)
+        else:
+            x = (rng.normal(size=(N_TEST, *shape)) * rng.uniform(0.5, 4.0, size=(N_TEST,) + (1,) * len(shape)))
+            x = x.astype(np.float32)
         np.save(d / "x.npy", x)
-        np.save(d / "y_qkeras.npy", np.asarray(model.predict(x, batch_size=N_TEST, verbose=0), dtype=np.float64))
-        np.save(d / "y_interp.npy", hgq_ir.interpret(hgq_ir.convert(model, to="ir"), x.astype(np.float64)))
-        proxy = hgq_ir.to_proxy_model(model)
-        np.save(d / "y_proxy.npy", np.asarray(proxy.predict(x, batch_size=N_TEST, verbose=0), dtype=np.float64))
+        np.save(d / "y_qkeras.npy", _predict(model, x))
+        graph = hgq_ir.convert(model, to="ir", calibration=calib)
+        np.save(d / "y_interp.npy", hgq_ir.interpret(graph, x.astype(np.float64)))
+        proxy = hgq_ir.to_proxy_model(model, calibration=calib)
+        np.save(d / "y_proxy.npy", _predict(proxy, x))
+        if name in CALIBRATED:
+            x_out, x_seen = out_of_calibration(rng, x)
+            np.save(d / "x_out.npy", x_out)
+            np.save(d / "y_qkeras_out.npy", _predict(model, x_seen))
+            np.save(d / "y_interp_out.npy", hgq_ir.interpret(graph, x_out.astype(np.float64)))
+            np.save(d / "y_proxy_out.npy", _predict(proxy, x_out))
         proxy.save(d / "proxy.keras")
         model.save(d / ("model.h5" if flavor == "qkeras09" else "model.keras"))
     quantizer_cases(Path(out_dir), qkeras)
     error_models(Path(out_dir), keras, qkeras, ".h5" if flavor == "qkeras09" else ".keras")
+    if flavor == "qkeras09":
+        calibration_cases(Path(out_dir), keras, qkeras, ".h5")
     (Path(out_dir) / "DONE").write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "qkeras"))[:200])
 
 

@@ -42,8 +42,10 @@ def test_model_file_lifted_without_qkeras(qkeras_zoo, flavor, name):
     d = qkeras_zoo(flavor) / name
     x, y = _load(d, "x"), _load(d, "y_qkeras")
     path = _model_file(d, flavor)
-    np.testing.assert_array_equal(hgq_ir.interpret(hgq_ir.convert(path, to="ir"), x.astype(np.float64)), y)
-    proxy = hgq_ir.to_proxy_model(str(path))
+    calib = _load(d, "x_calib") if name in zoo.CALIBRATED else None  # raw inputs: see test_qkeras_calibration
+    graph = hgq_ir.convert(path, to="ir", calibration=calib)
+    np.testing.assert_array_equal(hgq_ir.interpret(graph, x.astype(np.float64)), y)
+    proxy = hgq_ir.to_proxy_model(str(path), calibration=calib)
     np.testing.assert_array_equal(np.asarray(proxy.predict(x, batch_size=len(x), verbose=0), dtype=np.float64), y)
     # other tests import tf_keras into this process; no test imports qkeras (test_qkeras_files checks a
     # fresh process holds neither)
