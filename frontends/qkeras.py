@@ -153,7 +153,14 @@ def lift_qaverage_pooling2d(ctx: LiftContext, layer: Any, xs: list[Value]) -> li
 
 
 def lift_qbatchnorm(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value]:
-    """QBatchNormalization at inference: ``x * s + t`` with QKeras' float32 ``s`` and ``t``."""
+    """QBatchNormalization at inference: ``x * s + t`` with QKeras' float32 ``s`` and ``t``.
+
+    ``s = gamma / sqrt(variance + epsilon)`` (quantized by qkeras-v3's ``inverse_quantizer``),
+    ``t = beta - mean * s``, each parameter through its quantizer. QKeras computes ``x * s + t`` in
+    float32, which is the exact value only while both fit 24 significant bits: true when ``s`` is
+    a short dyadic (an ``inverse_quantizer``, or variances that are powers of 4 with an epsilon
+    below their float32 ulp), not for arbitrary float ``s``.
+    """
     cfg, arrays = layer.get_config(), layer_arrays(layer)
     axis = cfg.get("axis", -1)
     axis = axis[0] if isinstance(axis, (list, tuple)) and len(axis) == 1 else axis
@@ -170,6 +177,8 @@ def lift_qbatchnorm(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Value
             continue
         params[name] = quantize_weight(_quantizer(cfg, key), raw, ctx.origin, flavor).astype(f32)
     s = (_rsqrt(params["moving_variance"] + f32(cfg.get("epsilon", 1e-3)), flavor) * params["gamma"]).astype(f32)
+    if _quantizer(cfg, "inverse_quantizer") is not None:  # qkeras-v3 quantizes the scale itself
+        s = quantize_weight(_quantizer(cfg, "inverse_quantizer"), s, ctx.origin, flavor).astype(f32)
     t = (params["beta"] - (params["moving_mean"] * s).astype(f32)).astype(f32)
     w = {"gamma": Weight(s.astype(np.float64)), "beta": Weight(t.astype(np.float64)),
          "moving_mean": Weight(np.zeros(n)), "moving_variance": Weight(np.ones(n))}

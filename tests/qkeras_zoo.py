@@ -25,6 +25,12 @@ model              features
 ``tanh_lut``       quantized_tanh(use_real_tanh) and quantized_sigmoid (hard and real) through
                    lookup tables, a plain tanh quantized after it, hard quantized_tanh
 ``dense_bn``       QDenseBatchnorm (qkeras-v3 only: QKeras 0.9 has no QDenseBatchnorm)
+``qbn``            twice QDense -> QBatchNormalization (folded into it) -> QActivation, quantized_bits
+                   parameter quantizers (the default po2 ones are refused), epsilon 1/16. qkeras-v3:
+                   ``bn1`` quantizes ``s = gamma / sqrt(var + eps)`` with an ``inverse_quantizer``,
+                   ``bn2`` has moving variances ``4**n - 1/16`` (so ``s = gamma * 2**-n``): exact.
+                   QKeras 0.9 is not exact (see ``INEXACT``); ``y_f32bn.npy`` is interpret of the
+                   lifted IR with every BatchNorm computed as QKeras 0.9 does, in float32
 ``adc_mlp``        QDense on the raw input (8-bit ADC counts, no QActivation): converted with
                    ``calibration=`` (``x_calib.npy``); also ``x_out.npy``, rows beyond the
                    calibrated range and off its grid, with ``y_qkeras_out.npy`` (QKeras on those
@@ -47,7 +53,12 @@ from pathlib import Path
 
 FLAVORS = ("qkeras09", "qkeras3")
 N_TEST = 2000
-MODELS = ("mlp", "conv1d", "conv2d", "conv2d_bn", "auto_po2", "symmetric", "tanh_lut", "dense_bn", "adc_mlp")
+MODELS = ("mlp", "conv1d", "conv2d", "conv2d_bn", "auto_po2", "symmetric", "tanh_lut", "dense_bn", "adc_mlp",
+          "qbn")
+INEXACT = {("qkeras09", "qbn"): (
+    "QKeras 0.9's QBatchNormalization computes x * s + t in float32 with s = gamma * rsqrt(var + eps) from "
+    "TensorFlow's vectorized rsqrt, which is not correctly rounded (rsqrt of a vector of 1.0 is 1 - 2**-23): s is "
+    "never a short dyadic, so the product rounds and the exact value the IR computes differs near quantizer ties")}
 CALIBRATED = ("adc_mlp",)  # models reading raw float inputs: converted with calibration data
 ADC_MAX = 255
 ONLY_V3 = ("dense_bn",)
@@ -77,6 +88,56 @@ def _randomize(model, rng) -> None:
             layer.set_weights(values)
 
 
+QBN_EPSILON = 1.0 / 16
+QBN_VARIANCES = tuple(4.0**n - QBN_EPSILON for n in (-1, 0, 1))  # variance + epsilon: 1/4, 1, 4
+
+
+def qbn_quantizers(q, inverse: bool) -> dict:
+    """QBatchNormalization arguments of the ``qbn`` model (the default po2 quantizers are not supported).
+
+    ``inverse``: quantize ``s`` with an ``inverse_quantizer`` where the QKeras has one (qkeras-v3).
+    """
+    import inspect
+
+    qb = q.quantized_bits
+    kw = {"gamma_quantizer": qb(6, 2, alpha=1), "beta_quantizer": qb(6, 2, alpha=1),
+          "mean_quantizer": qb(6, 2, alpha=1), "variance_quantizer": qb(8, 4, keep_negative=False, alpha=1),
+          "epsilon": QBN_EPSILON}
+    if inverse and "inverse_quantizer" in inspect.signature(q.QBatchNormalization.__init__).parameters:
+        # qkeras-v3 asserts that gamma and variance are then not quantized themselves
+        kw.update(inverse_quantizer=qb(8, 3, alpha=1), gamma_quantizer=None, variance_quantizer=None)
+    return kw
+
+
+def float32_batchnorm_outputs(model, x):
+    """``interpret`` of the lifted IR with every BatchNorm computed as QKeras does: ``f32(f32(x * s) + t)``."""
+    import numpy as np
+
+    import hgq_ir
+    from hgq_ir.ir.ops import BatchNorm
+
+    class Float32BatchNorm(BatchNorm):
+        def evaluate(self, xs, weights):
+            s, t = self.scale_shift(weights, xs[0].shape[-1])
+            f32 = np.float32
+            return [((xs[0].astype(f32) * s.astype(f32)).astype(f32) + t.astype(f32)).astype(np.float64)]
+
+    graph = hgq_ir.lift(model)
+    for node in graph.nodes:
+        if isinstance(node.op, BatchNorm):
+            graph.set_op(node, Float32BatchNorm(epsilon=node.op.epsilon))
+    return hgq_ir.interpret(graph, x.astype(np.float64))
+
+
+def exact_qbn_variances(model, rng) -> None:
+    """QKeras 0.9 ``qbn``: moving variances with ``variance + epsilon`` a power of 4 (so ``1/sqrt`` is exact)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "QBatchNormalization" and layer.get_config().get("inverse_quantizer") is None:
+            weights = layer.get_weights()  # gamma, beta, moving_mean, moving_variance
+            weights[3] = rng.choice(QBN_VARIANCES, size=weights[3].shape)
+            layer.set_weights(weights)
+
+
 def build(name: str, keras, q):
     """``(model, input shape)`` of zoo model ``name``, built with ``keras`` and the ``qkeras`` module ``q``."""
     qb, qr = q.quantized_bits, q.quantized_relu
@@ -90,6 +151,16 @@ def build(name: str, keras, q):
         h = q.QActivation(qb(7, 3, alpha=1), name="q2")(h)
         h = q.QDense(6, kernel_quantizer="quantized_bits(4,1,alpha=1)", use_bias=False, name="d3")(h)
         out = q.QActivation("quantized_bits(8,4,alpha=1)", name="q_out")(h)
+        return keras.Model(inp, out, name=name), (10,)
+    if name == "qbn":
+        inp = keras.Input((10,), name="x")
+        h = q.QActivation(qb(8, 3, alpha=1), name="q_in")(inp)
+        h = q.QDense(8, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1), name="d1")(h)
+        h = q.QBatchNormalization(name="bn1", **qbn_quantizers(q, inverse=True))(h)
+        h = q.QActivation(qr(6, 2), name="r1")(h)
+        h = q.QDense(6, kernel_quantizer=qb(4, 0, alpha=1), bias_quantizer=qb(6, 2, alpha=1), name="d2")(h)
+        h = q.QBatchNormalization(name="bn2", **qbn_quantizers(q, inverse=False))(h)
+        out = q.QActivation(qb(8, 3, alpha=1), name="q_out")(h)
         return keras.Model(inp, out, name=name), (10,)
     if name == "adc_mlp":
         inp = keras.Input((8,), name="adc")
@@ -209,7 +280,7 @@ def quantizer_cases(out: Path, q) -> None:
 
 
 def error_models(out: Path, keras, q, ext: str) -> None:
-    """Models hgq-ir must refuse, naming the layer: alpha='auto' kernels, a QDense on the raw input."""
+    """Models hgq-ir must refuse, naming the layer: alpha='auto' kernels, a QDense on the raw input, po2 QBN."""
     inp = keras.Input((4,), name="x")
     h = q.QActivation("quantized_bits(6,2,alpha=1)", name="q_in")(inp)
     out_ = q.QDense(3, kernel_quantizer=q.quantized_bits(4, 0, alpha="auto"), name="auto_dense")(h)
@@ -217,6 +288,10 @@ def error_models(out: Path, keras, q, ext: str) -> None:
     inp = keras.Input((4,), name="x")
     out_ = q.QDense(3, kernel_quantizer=q.quantized_bits(4, 0, alpha=1), name="raw_dense")(inp)
     keras.Model(inp, out_, name="raw").save(out / f"error_raw_input{ext}")
+    inp = keras.Input((4,), name="x")
+    h = q.QActivation("quantized_bits(6,2,alpha=1)", name="q_in")(inp)
+    out_ = q.QBatchNormalization(name="default_bn")(h)  # QKeras' default po2 parameter quantizers
+    keras.Model(inp, out_, name="default_bn").save(out / f"error_default_bn{ext}")
 
 
 def adc_counts(rng, n: int, shape: tuple[int, ...]):
@@ -311,6 +386,9 @@ def main(flavor: str, out_dir: str) -> None:
         import tf_keras as keras
     else:
         import keras
+    import json
+    import warnings
+
     import numpy as np
     import qkeras
 
@@ -323,6 +401,8 @@ def main(flavor: str, out_dir: str) -> None:
         model, shape = build(name, keras, qkeras)
         rng = np.random.default_rng(100 + i)
         _randomize(model, rng)
+        if name == "qbn":
+            exact_qbn_variances(model, rng)
         calib = None
         if name in CALIBRATED:
             x, calib = adc_counts(rng, N_TEST, shape), adc_counts(rng, 500, shape)
@@ -334,7 +414,13 @@ def main(flavor: str, out_dir: str) -> None:
         np.save(d / "y_qkeras.npy", _predict(model, x))
         graph = hgq_ir.convert(model, to="ir", calibration=calib)
         np.save(d / "y_interp.npy", hgq_ir.interpret(graph, x.astype(np.float64)))
-        proxy = hgq_ir.to_proxy_model(model, calibration=calib)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", hgq_ir.NotBitExactWarning)
+            proxy = hgq_ir.to_proxy_model(model, calibration=calib)
+        (d / "warnings.json").write_text(json.dumps([str(w.message) for w in caught
+                                                     if issubclass(w.category, hgq_ir.NotBitExactWarning)]))
+        if name == "qbn":
+            np.save(d / "y_f32bn.npy", float32_batchnorm_outputs(model, x))
         np.save(d / "y_proxy.npy", _predict(proxy, x))
         if name in CALIBRATED:
             x_out, x_seen = out_of_calibration(rng, x)
