@@ -57,6 +57,9 @@ class ZeroRoundedAway(Pass):
        the format (0, 0, 0). The value is the same constant 0. hls4ml 1.3 would otherwise cast a
        narrow source into that coarse grid, and ap_types' rounding reads a bit beyond the source's
        MSB: the C simulation aborts ("Attempting to read bit beyond MSB").
+
+    A quantizer that ends up 0 bits wide everywhere is flagged by :class:`FlagHls4mlHazards`
+    (hls4ml types it with a placeholder ``ufixed<2,32>``, whatever the rounding).
     """
 
     name = "zero_rounded_away"
@@ -228,15 +231,17 @@ def padded_unsigned_max_pool(node: Node) -> str | None:
 def zero_width_quantizer(node: Node) -> str | None:
     """Why hls4ml 1.3 mis-computes a quantizer whose every element is 0 bits wide, or None.
 
-    The IR's value is the constant 0. hls4ml gives such a layer a 1-bit type and casts into it;
-    with RND, ap_types reads a rounding bit beyond the source's MSB, and the C simulation aborts
-    (``ap_private::get_bit``: "Attempting to read bit beyond MSB").
+    The IR's value is the constant 0. hls4ml gives such a layer no bits, hence its placeholder
+    type ``ufixed<2,32>`` (TRN, WRAP): a negative input truncates to ``3 * 2**30``; with RND,
+    ap_types reads a rounding bit beyond the source's MSB and the C simulation aborts
+    (``ap_private::get_bit``: "Attempting to read bit beyond MSB"). Measured on the fuzzer's models.
     """
     q = node.op.quantizer_format
     if q is None or np.any(q.b > 0):
         return None
-    return ("every element is 0 bits wide (the value is the constant 0), which hls4ml 1.3 computes in a 1-bit "
-            "type and, with RND rounding, aborts on; remove the layer or give it at least one bit")
+    return ("every element is 0 bits wide (the value is the constant 0), which hls4ml 1.3 computes in a "
+            "placeholder type (negative inputs become 3*2**30; with RND the C simulation aborts); remove the layer "
+            "or give it at least one bit")
 
 
 def contracted(fmt: FixedFormat, q: FixedFormat) -> FixedFormat:
@@ -267,7 +272,9 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     (:func:`hls4ml_quantizer_format`): rounding may carry once. Truncation onto a grid coarser
     than twice the input's range carries further: ``floor(-0.06 / 256) * 256 = -256`` from an
     input within ``[-8, 8)``; hls4ml gives that element 4 integer bits, or none at all, and the
-    value becomes 0.
+    value becomes 0. And a quantizer with one format for many input elements gets one type from
+    the max width and the max integer bits, taken separately: integer-valued elements next to
+    elements on a grid of 256 leave it with too few fractional bits.
     """
     q = node.op.quantizer_format
     x = node.inputs[0].format if node.inputs else None
@@ -282,17 +289,29 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     else:
         lo, hi = np.clip(lo, qb.min_value, qb.max_value), np.clip(hi, qb.min_value, qb.max_value)
     got = contracted(hls4ml_quantizer_format(x, q).broadcast_to(shape), q)
-    cut = (qb.b > 0) & (xb.b > 0) & ((lo < got.min_value) | (hi > got.max_value))
-    if not np.any(cut):
+    live = (qb.b > 0) & (xb.b > 0)
+    out_of_range = live & ((lo < got.min_value) | (hi > got.max_value))
+    # the values lie on q's grid, or on x's where that is coarser; a coarser type rounds them away
+    off_grid = live & ((lo != 0) | (hi != 0)) & (got.f < np.minimum(qb.f, xb.f))
+    if not np.any(out_of_range | off_grid):
         return None
-    at = tuple(int(a[0]) for a in np.nonzero(cut))
-    want = lo[at] if lo[at] < got.min_value[at] else hi[at]
-    kif = f"fx<k{int(got.k[at])} i{int(got.i[at])} f{int(got.f[at])}>"
-    coarse = int(qb.f[at]) < -int(xb.i[at]) - int(xb.k[at])
-    why = (f"a truncation onto a grid of 2**{-int(qb.f[at])}, coarser than its input's range, carries further "
-           "than the one integer bit hls4ml allows; use RND rounding or more fractional bits there") if coarse else \
-        "hls4ml derives that type from its input's format; use WRAP, or fewer fractional bits than the input there"
-    return f"element {at} can be {want:g}, but hls4ml 1.3 types it {kif} and loses the value: {why}"
+    kif = "fx<k{} i{} f{}>"
+    if np.any(out_of_range):
+        at = tuple(int(a[0]) for a in np.nonzero(out_of_range))
+        want = lo[at] if lo[at] < got.min_value[at] else hi[at]
+        coarse = int(qb.f[at]) < -int(xb.i[at]) - int(xb.k[at])
+        why = (f"a truncation onto a grid of 2**{-int(qb.f[at])}, coarser than its input's range, carries further "
+               "than the one integer bit hls4ml allows; use RND rounding or more fractional bits there") if coarse \
+            else "hls4ml derives that type from its input's format; use WRAP, or fewer fractional bits than the input"
+        what = f"can be {want:g}"
+    else:
+        at = tuple(int(a[0]) for a in np.nonzero(off_grid))
+        what = f"has values on a grid of 2**{-int(min(qb.f[at], xb.f[at]))}"
+        why = ("hls4ml takes the widest width and the most integer bits of the elements separately, which leaves "
+               "too few fractional bits where the elements' grids differ; give the quantizer per-element bits, or "
+               "its input one grid")
+    got_at = kif.format(int(got.k[at]), int(got.i[at]), int(got.f[at]))
+    return f"element {at} {what}, but hls4ml 1.3 types it {got_at} and loses the value: {why}"
 
 
 def output_type_without_bits(node: Node) -> str | None:
@@ -320,8 +339,9 @@ def output_type_without_bits(node: Node) -> str | None:
         req_i.append(np.full(h.i.shape, 126) if saturating else h.i)
         req_f.append(h.f if q.round == "TRN" else h.f + 1 if q.round == "RND" else np.full(h.f.shape, 126))
         xb = x.broadcast_to(node.output.shape)
-        lo, hi = rounded_range(xb, q.broadcast_to(node.output.shape))
-        nonzero |= bool(np.any(((lo != 0) | (hi != 0)) & (xb.b > 0)))
+        qb = q.broadcast_to(node.output.shape)
+        lo, hi = rounded_range(xb, qb)
+        nonzero |= bool(np.any(((lo != 0) | (hi != 0)) & (xb.b > 0) & (qb.b > 0)))
     xb = x.broadcast_to(node.output.shape)
     rk, ri, rf = (np.maximum.reduce(a) for a in (req_k, req_i, req_f))
     ok = rk if wraps else np.minimum(xb.k, rk)
@@ -333,7 +353,24 @@ def output_type_without_bits(node: Node) -> str | None:
             "or give them more fractional bits")
 
 
-HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml, output_type_without_bits)
+def signature_merged_into_quantizer(node: Node) -> str | None:
+    """Why hls4ml 1.3 does not clamp this Signature's out-of-format inputs, or None.
+
+    hls4ml folds the quantizers right after an input into the input's own type
+    (``FixInputPrecision``): a Signature (TRN, SAT) followed by another quantizer becomes that
+    quantizer's type, so a value outside the Signature's format is never clamped to it first.
+    Inside the format all agree.
+    """
+    if node.op.kind != "Signature" or not any(u.op.quantizer_format is not None for u in node.output.users):
+        return None
+    names = ", ".join(repr(u.name) for u in node.output.users if u.op.quantizer_format is not None)
+    return (f"hls4ml 1.3 folds it and the quantizer {names} after it into one input type, which does not clamp "
+            f"values outside the Signature's format {node.op.format.summary()}: feed the firmware only values in "
+            "that format (the IR and the proxy clamp them)")
+
+
+HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml, output_type_without_bits,
+           signature_merged_into_quantizer)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")

@@ -76,7 +76,7 @@ def lift_hactivation(ctx: LiftContext, layer: Any, xs: list[Value]) -> list[Valu
     """HActivation: the activation, then the output quantizer."""
     op = activation_op(layer.activation, ctx.origin, compute_dtype(layer))
     if activation_name(layer.activation) is None:
-        op = Activation(layer.activation_name, op.fn)
+        op = Activation(layer.activation_name, op.fn, op.dtype)
     y = ctx.add(op, xs, "_act")
     return [_quantize(ctx, layer, y)]
 

@@ -119,7 +119,7 @@ def activation_op(fn: Any, where: str, dtype: str = "float32") -> Activation:
         fn = keras.activations.get(fn)
     if not callable(fn):
         raise UnsupportedLayerError(f"layer {where!r}: activation {fn!r} is neither a name nor a callable")
-    return Activation(name or getattr(fn, "__name__", "unary"), numpy_callable(fn, dtype))
+    return Activation(name or getattr(fn, "__name__", "unary"), numpy_callable(fn, dtype), dtype)
 
 
 def add_activation(ctx: LiftContext, fn: Any, x: Value, suffix: str = "_act", dtype: str = "float32") -> Value:

@@ -74,7 +74,7 @@ def add_quantizer(ctx: LiftContext, spec: QuantizerSpec | str | None, x: Value, 
     check_supported(spec, ctx.origin, weights=False)
     fn, fmt = activation_steps(spec)
     if fn is not None:
-        x = ctx.add(Activation(spec.name, float32_function(fn)), [x], suffix + "_fn")
+        x = ctx.add(Activation(spec.name, float32_function(fn), "float32"), [x], suffix + "_fn")
     return ctx.add(Quantize(fmt, clips=True), [x], suffix)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.ir.errors import TableTooLargeError, UnsupportedLayerError
+from hgq_ir.ir.errors import NotBitExactWarning, TableTooLargeError, UnsupportedLayerError
 from hgq_ir.ir.fixed import FixedFormat, round_to_integer
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.ops import LUT, Activation
@@ -62,6 +63,20 @@ def entries_format(entries: np.ndarray) -> FixedFormat:
     k, i, f = (int(np.where(live, a, 0).max(initial=0)) for a in (exact.k, exact.i, exact.f))
     # every entry 0: still one bit wide (a table of a zero-width type cannot be emitted)
     return FixedFormat(k, max(i, 1 - f - k), f, "TRN", "WRAP")
+
+
+FLOAT32_MIN_NORMAL = 2.0**-126
+
+
+def float32_flush_differs(values: np.ndarray, out: FixedFormat) -> bool:
+    """Whether a float32 model, quantizing ``values`` with ``out`` (``x * 2**f`` rounded, subnormal
+    products flushed to 0 as TensorFlow does on CPU), gets another result than the exact quantizer."""
+    for f in np.unique(out.f[out.b > 0]) if np.any(out.b > 0) else []:
+        scaled = np.ldexp(values, int(f))
+        flushed = np.where(np.abs(scaled) < FLOAT32_MIN_NORMAL, 0.0, scaled)
+        if np.any(round_to_integer(scaled, out.round) != round_to_integer(flushed, out.round)):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,11 @@ class SelectLUT(Pass):
                     "that differs per element; use RND or TRN, or one fractional width for the whole tensor")
             return False
         table, tfmt = entries
+        if op.dtype == "float32" and float32_flush_differs(values, quant.op.quantizer_format):
+            warnings.warn(f"activation {node.origin!r} ({op.function}): the Keras model quantizes its output in "
+                          "float32, which flushes subnormal products to 0, so on outputs this small it computes 0 "
+                          "where the fixed-point quantizer (the IR, the proxy, the firmware) computes its grid's "
+                          "value; they differ from the Keras model there", NotBitExactWarning, stacklevel=2)
         lut = graph.add_node(LUT(function=op.function, in_format=cover, out_format=tfmt, table=table), [x],
                              name=graph.unique_name(node.name + "_lut"), origin=node.origin)
         lut.meta.update(node.meta)

@@ -126,8 +126,8 @@ class Op:
             if not fd.repr:
                 continue
             v = getattr(self, fd.name)
-            if v is False and fd.default is False:
-                continue  # an off switch says nothing
+            if (v is False or v is None) and fd.default is v:
+                continue  # an off switch or an unset option says nothing
             if isinstance(v, FixedFormat):
                 v = v.summary()
             elif isinstance(v, tuple):

@@ -174,13 +174,16 @@ class Activation(Op):
     ``fn`` is how the source model computes it: a frontend passes the framework's own function at
     the layer's compute dtype (Keras' float32 ``tanh`` rounds to exactly 1.0 where float64 does not,
     and a quantizer after it sees the difference), so the IR means what the trained model
-    computes. Without ``fn``, a Keras name computes in numpy float64. Only ``linear`` and ``relu``
+    computes. ``dtype`` names that float type (``float32``: the source also quantizes the result in
+    float32, flushing subnormal products to 0). Without ``fn``, a Keras name computes in numpy
+    float64. Only ``linear`` and ``relu``
     are exact; a lookup table (``select_lut``) makes the others exact on fixed-point inputs.
     """
 
     kind: ClassVar[str] = "Activation"
     function: str = "linear"
     fn: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
+    dtype: str | None = None
 
     def __post_init__(self) -> None:
         if self.fn is None and self.function not in NUMPY_ACTIVATIONS:

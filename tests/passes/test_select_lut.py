@@ -182,3 +182,14 @@ def test_constant_zero_input_and_all_zero_table_still_get_one_bit_types():
     (lut,) = act_nodes(g)
     assert int(lut.op.out_format.b.flat[0]) >= 1
     np.testing.assert_array_equal(interpret(g, np.linspace(-3, 3, 8).reshape(2, 4)), np.zeros((2, 4)))
+
+
+def test_float32_flush_to_zero_is_detected():
+    from hgq_ir.passes.select_lut import float32_flush_differs
+
+    # mish(-87) = -1.43e-36 in float32; times 2**-8 it is -5.6e-39, below float32's smallest normal
+    # 2**-126 = 1.18e-38: TensorFlow flushes it to 0 and floors to 0, the exact quantizer floors to -1
+    v = np.array([-1.431856e-36])
+    assert float32_flush_differs(v, FixedFormat(1, 9, -8, "TRN"))
+    assert not float32_flush_differs(v, FixedFormat(1, 9, 0, "RND"))  # rounds to 0 either way
+    assert not float32_flush_differs(np.array([-3.0]), FixedFormat(1, 9, -8, "TRN"))
