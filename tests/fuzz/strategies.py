@@ -193,8 +193,8 @@ class _Gen:
         d, zl = self.d, "zero_layer" in self.avoid
         # mostly live bits: a negative lo often leaves a small-valued layer 0 bits wide everywhere,
         # which hgq-ir flags for hls4ml (and a flagged model proves less there)
-        lo = d.pick([2, 1, 3, 0, 4, 5, 2, 3, 6, 8, -1, -3])
-        if not zl and d.chance(0.015):  # a whole 0-bit layer (hgq-ir flags it for hls4ml)
+        lo = d.pick([2, 1, 3, 0, 4, 5, 2, 3, 6, 8, -1, 4])
+        if not zl and d.chance(0.008):  # a whole 0-bit layer (hgq-ir flags it for hls4ml)
             lo = ZERO_BITS
         return {"skip": d.pick(["batch", "batch", "all", "except_last"]), "floor": d.chance(0.25),
                 "lo": lo, "span": d.integer(0, 4),
@@ -204,12 +204,12 @@ class _Gen:
     def narrow_paq(self) -> dict:
         d = self.d
         return {"skip": d.pick(["batch", "all", "except_last"]), "floor": d.chance(0.25), "lo": d.integer(0, 3),
-                "span": d.integer(0, 1), "zero": d.pick([0.0, 0.0, 0.1]), "dead": 0.0}
+                "span": d.integer(0, 1), "zero": d.pick([0.0, 0.0, 0.1]), "dead": 0.0, "alive": True}
 
     def kq(self) -> dict:
         d = self.d
         return {"skip": d.pick(["none", "none", "all"]), "floor": d.chance(0.1),
-                "lo": d.pick([3, 2, 4, 1, 5, 0, -1, 6, 8]) if "zero_layer" in self.avoid or not d.chance(0.015)
+                "lo": d.pick([3, 2, 4, 1, 5, 0, -1, 6, 8]) if "zero_layer" in self.avoid or not d.chance(0.008)
                 else ZERO_BITS, "span": d.integer(0, 4),
                 "zero": d.pick([0.0, 0.0, 0.0, 0.1, 0.3]), "dead": d.pick([0.0, 0.0, 0.0, 0.25])}
 
@@ -403,7 +403,7 @@ class _Gen:
                 k, bits, ib = inp["sig"]
                 t = inner.add({"op": "sig", "name": self.name("sig"), "in": [t], "k": k, "bits": bits,
                                "int_bits": ib}, inner.shapes[t])
-            if inp["sig"] is None or self.d.chance(0.3):
+            if inp["sig"] is None or self.d.chance(0.15):  # a Signature then a quantizer: flagged for hls4ml
                 t = self.hq(inner, t)
             return [t]
 
@@ -626,9 +626,11 @@ def _nodes_by_name(nodes: list[dict], out: dict[str, dict] | None = None) -> dic
     return out
 
 
-def _assign_bits(q: Any, recipe: dict, rng: np.random.Generator) -> None:
+def _assign_bits(q: Any, recipe: dict, rng: np.random.Generator, shift: int = 0) -> None:
     shape = tuple(q.fbw.shape)
     f = rng.integers(recipe["lo"], recipe["lo"] + recipe["span"] + 1, size=shape).astype(np.float32)
+    if recipe.get("alive"):  # newer specs: ``shift`` more fractional bits on small data (as training would)
+        f += shift
     if recipe["zero"] and f.size > 1:  # 0-bit elements (a whole 0-bit layer only from ``lo``)
         f[rng.random(shape) < recipe["zero"]] = ZERO_BITS
     if recipe["dead"] and shape[-1] > 1:  # dead channels, one left alive
@@ -664,7 +666,7 @@ def randomize(model: keras.Model, spec: dict) -> None:
         if getattr(layer, "kq", None) is not None and "kq" in node:
             _assign_bits(layer.kq, node["kq"], rng)
         if getattr(layer, "paq", None) is not None and "paq" in node:
-            _assign_bits(layer.paq, node["paq"], rng)
+            _assign_bits(layer.paq, node["paq"], rng, shift=max(0, -spec["data"]["scale"]))
 
 
 def build_model(spec: dict) -> keras.Model:
