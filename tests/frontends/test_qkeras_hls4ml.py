@@ -1,11 +1,11 @@
 """hls4ml 1.3 C simulation of QKeras proxies == the proxy == QKeras, on every test row.
 
 hls4ml 1.3 cannot convert a live QKeras model on a current TensorFlow, nor any qkeras-v3 model;
-the proxy is how both reach firmware. One model per flavor (each compile costs seconds of g++):
-lookup tables and SAT/SAT_SYM quantizers (``tanh_lut``, QKeras 0.9) and a folded
-QConv2DBatchnorm with auto_po2 kernels (``conv2d_bn``, qkeras-v3); a QDense on raw ADC counts
-given its input format by calibration data (``adc_mlp``, QKeras 0.9), also on rows off the
-calibrated grid and range.
+the proxy is how both reach firmware. Every zoo model of both flavors (a few seconds of g++
+each), except where QKeras itself is not exact (``qkeras_zoo.INEXACT``): lookup tables,
+SAT/SAT_SYM quantizers, folded QDenseBatchnorm/QConv2DBatchnorm with auto_po2 kernels, pooling,
+and a QDense on raw ADC counts given its input format by calibration data (``adc_mlp``), also on
+rows off the calibrated grid and range.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import keras
 import numpy as np
 import pytest
 from hls4ml_harness import HlsModel
+from qkeras_zoo import FLAVORS, INEXACT, models_of
 
-CASES = [("qkeras09", "tanh_lut"), ("qkeras3", "conv2d_bn"), ("qkeras09", "adc_mlp")]
+CASES = [(f, m) for f in FLAVORS for m in models_of(f) if (f, m) not in INEXACT]
 
 
 @pytest.mark.parametrize(("flavor", "name"), CASES, ids=[f"{f}-{n}" for f, n in CASES])
