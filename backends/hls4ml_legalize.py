@@ -369,8 +369,39 @@ def signature_merged_into_quantizer(node: Node) -> str | None:
             "that format (the IR and the proxy clamp them)")
 
 
+def fused_quantizer_pair(node: Node) -> str | None:
+    """Why hls4ml 1.3 skips the quantizer before this one, or None.
+
+    hls4ml fuses a homogeneous quantizer into the type of the layer before it
+    (``FuseFixedPointQuantizer``); two homogeneous quantizers in a row are both fused into the
+    same layer, the second overwriting the first ("result_t propagated multiple times"), so the
+    layer computes ``Q2(x)``, not ``Q2(Q1(x))``. Flagged unless the two agree on every value of the
+    input's format (checked on all of them, up to 2**16).
+    """
+    q2 = node.op.quantizer_format
+    first = node.inputs[0].producer if node.inputs else None
+    if q2 is None or first is None or not q2.is_homogeneous or len(node.inputs[0].users) != 1:
+        return None
+    q1 = first.op.quantizer_format
+    source = first.inputs[0].producer if first.inputs else None
+    if q1 is None or not q1.is_homogeneous or source is None or source.op.is_source or \
+            source.op.quantizer_format is not None or len(first.inputs[0].users) != 1:
+        return None
+    x = first.inputs[0].format
+    if x is not None:
+        cover = x.homogeneous_cover()
+        if int(cover.b.flat[0]) <= 16:
+            v = representable_inputs(cover)[None]
+            if np.array_equal(node.op.evaluate(first.op.evaluate([v], {}), {})[0], node.op.evaluate([v], {})[0]):
+                return None
+    return (f"hls4ml 1.3 fuses it and the quantizer {first.name!r} before it into the type of {source.name!r}, "
+            f"keeping only this one's rounding and overflow ({q2.round}, {q2.overflow}), which gives another "
+            f"result than {first.name!r}'s ({q1.round}, {q1.overflow}) followed by it; merge the two quantizers, "
+            "or put a layer between them")
+
+
 HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml, output_type_without_bits,
-           signature_merged_into_quantizer)
+           signature_merged_into_quantizer, fused_quantizer_pair)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")

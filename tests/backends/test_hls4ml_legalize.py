@@ -4,6 +4,7 @@ import numpy as np
 from hgq_ir.backends.hls4ml_legalize import (
     CapSatFraction,
     ZeroRoundedAway,
+    fused_quantizer_pair,
     output_type_without_bits,
     quantizer_output_cut_by_hls4ml,
 )
@@ -92,3 +93,23 @@ def test_layer_typed_without_bits_is_flagged():
     why = output_type_without_bits(s)
     assert why is not None and "with 0 bits" in why
     assert output_type_without_bits(q) is None  # a quantizer itself is typed by its own rule
+
+
+def test_two_homogeneous_quantizers_in_a_row_are_flagged_unless_the_first_changes_nothing_after_the_second():
+    def chain(q1: FixedFormat, q2: FixedFormat) -> Graph:
+        g = Graph("pair")
+        x = g.add_input("x", (1,))
+        a = g.add_node(Quantize(FixedFormat(1, 3, 2)), [x], name="a")
+        s = g.add_node(Add(), [a.output, a.output], name="s")  # fx<k1 i4 f2>: [-16, 15.5]
+        first = g.add_node(Quantize(q1), [s.output], name="q1")
+        second = g.add_node(Quantize(q2), [first.output], name="q2")
+        g.set_outputs([second.output])
+        return g
+
+    # q1 saturates 7 to 3.75, q2 then truncates to 3; hls4ml keeps q2 only: 7
+    g = chain(FixedFormat(1, 2, 2, "TRN", "SAT"), FixedFormat(1, 4, 0, "TRN", "WRAP"))
+    why = fused_quantizer_pair(g.node("q2"))
+    assert why is not None and "'q1'" in why and "'s'" in why
+    # floor to 0.5, then to 1, is floor to 1 (no overflow either way): nothing to flag
+    g = chain(FixedFormat(1, 4, 1, "TRN", "WRAP"), FixedFormat(1, 4, 0, "TRN", "WRAP"))
+    assert fused_quantizer_pair(g.node("q2")) is None
