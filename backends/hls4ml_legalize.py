@@ -41,7 +41,7 @@ from hgq_ir.passes.base import Pass
 from hgq_ir.passes.select_lut import representable_inputs
 
 from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
-from hgq_ir.ir.fixed import FixedFormat, round_to_integer
+from hgq_ir.ir.fixed import FixedFormat, quantize, round_to_integer
 from hgq_ir.ir.formats import Formats, propagate
 from hgq_ir.ir.graph import Graph, Node, Value
 from hgq_ir.ir.ops import LUT
@@ -391,8 +391,10 @@ def fused_quantizer_pair(node: Node) -> str | None:
     if x is not None:
         cover = x.homogeneous_cover()
         if int(cover.b.flat[0]) <= 16:
-            v = representable_inputs(cover)[None]
-            if np.array_equal(node.op.evaluate(first.op.evaluate([v], {}), {})[0], node.op.evaluate([v], {})[0]):
+            v = representable_inputs(cover)
+            one1, one2 = (FixedFormat(*(int(a.flat[0]) for a in (q.k, q.i, q.f)), q.round, q.overflow)
+                          for q in (q1, q2))  # homogeneous: one format for every value
+            if np.array_equal(quantize(quantize(v, one1), one2), quantize(v, one2)):
                 return None
     return (f"hls4ml 1.3 fuses it and the quantizer {first.name!r} before it into the type of {source.name!r}, "
             f"keeping only this one's rounding and overflow ({q2.round}, {q2.overflow}), which gives another "
