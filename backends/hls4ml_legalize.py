@@ -41,11 +41,22 @@ from hgq_ir.passes.base import Pass
 from hgq_ir.passes.select_lut import representable_inputs
 
 from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
-from hgq_ir.ir.fixed import FixedFormat, quantize, round_to_integer
+from hgq_ir.ir.fixed import FixedFormat, may_overflow, quantize, rounded_range
 from hgq_ir.ir.formats import Formats, propagate
 from hgq_ir.ir.graph import Graph, Node, Value
 from hgq_ir.ir.ops import LUT
 from hgq_ir.ir.windows import window_geometry
+
+
+def quantizer_formats(node: Node) -> tuple[FixedFormat, FixedFormat] | None:
+    """``(input format, quantizer format)`` of a quantizer node, both broadcast to its output's
+    shape; None for another op or a float input."""
+    q = node.op.quantizer_format
+    x = node.inputs[0].format if node.inputs else None
+    if q is None or x is None:
+        return None
+    shape = node.output.shape
+    return x.broadcast_to(shape), q.broadcast_to(shape)
 
 
 @dataclass(frozen=True)
@@ -67,18 +78,16 @@ class ZeroRoundedAway(Pass):
     def run(self, graph: Graph) -> bool:
         changed = False
         for node in graph.nodes:
-            q = node.op.quantizer_format
-            x = node.inputs[0].format if node.inputs else None
-            if q is None or x is None or q.round == "TRN":
+            formats = quantizer_formats(node)
+            if formats is None or formats[1].round == "TRN":
                 continue
-            shape = node.output.shape
-            xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+            xb, qb = formats
             lo, hi = rounded_range(xb, qb)  # both ends round to 0: every value does
             zero = (lo == 0) & (hi == 0) & (qb.b > 0)
             if not np.any(zero):
                 continue
             k, i, f = (np.where(zero, 0, a) for a in (qb.k, qb.i, qb.f))
-            graph.set_op(node, node.op.with_format(FixedFormat(k, i, f, q.round, q.overflow)))
+            graph.set_op(node, node.op.with_format(FixedFormat(k, i, f, qb.round, qb.overflow)))
             changed = True
         if changed:
             graph.refresh_formats()
@@ -255,16 +264,6 @@ def contracted(fmt: FixedFormat, q: FixedFormat) -> FixedFormat:
     return FixedFormat(k, kk_i - k, b - kk_i, fmt.round, fmt.overflow)
 
 
-def rounded_range(x: FixedFormat, q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
-    """Per element, the least and greatest value of ``x`` rounded onto ``q``'s grid (no overflow yet).
-
-    Rounding is monotone, so the ends of ``x``'s range give them; overflow is not (WRAP folds).
-    """
-    lo = np.ldexp(round_to_integer(np.ldexp(x.min_value, q.f), q.round), -q.f)
-    hi = np.ldexp(round_to_integer(np.ldexp(x.max_value, q.f), q.round), -q.f)
-    return lo, hi
-
-
 def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     """Why hls4ml 1.3 types this quantizer's output too narrow for its values, or None.
 
@@ -276,19 +275,17 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     the max width and the max integer bits, taken separately: integer-valued elements next to
     elements on a grid of 256 leave it with too few fractional bits.
     """
-    q = node.op.quantizer_format
-    x = node.inputs[0].format if node.inputs else None
-    if q is None or x is None:
+    formats = quantizer_formats(node)
+    if formats is None:
         return None
-    shape = node.output.shape
-    xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
+    xb, qb = formats
     lo, hi = rounded_range(xb, qb)
-    if q.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
-        wraps = (lo < qb.min_value) | (hi > qb.max_value)
+    if qb.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
+        wraps = may_overflow(xb, qb)
         lo, hi = np.where(wraps, qb.min_value, lo), np.where(wraps, qb.max_value, hi)
     else:
         lo, hi = np.clip(lo, qb.min_value, qb.max_value), np.clip(hi, qb.min_value, qb.max_value)
-    got = contracted(hls4ml_quantizer_format(x, q).broadcast_to(shape), q)
+    got = contracted(hls4ml_quantizer_format(xb, qb), node.op.quantizer_format)
     live = (qb.b > 0) & (xb.b > 0)
     out_of_range = live & ((lo < got.min_value) | (hi > got.max_value))
     # the values lie on q's grid, or on x's where that is coarser; a coarser type rounds them away
@@ -330,19 +327,18 @@ def output_type_without_bits(node: Node) -> str | None:
             any(u.op.quantizer_format is None for u in users):
         return None
     req_k, req_i, req_f, nonzero, wraps = [], [], [], False, False
+    xb = x.broadcast_to(node.output.shape)
     for user in users:
         q = user.op.quantizer_format
-        h = hls4ml_quantizer_format(x, q).broadcast_to(node.output.shape)
+        qb = q.broadcast_to(node.output.shape)
+        h = hls4ml_quantizer_format(xb, qb)
         saturating = q.overflow != "WRAP"
         wraps |= q.overflow not in ("SAT", "SAT_SYM")
         req_k.append(np.ones_like(h.k) if saturating else h.k)
         req_i.append(np.full(h.i.shape, 126) if saturating else h.i)
         req_f.append(h.f if q.round == "TRN" else h.f + 1 if q.round == "RND" else np.full(h.f.shape, 126))
-        xb = x.broadcast_to(node.output.shape)
-        qb = q.broadcast_to(node.output.shape)
         lo, hi = rounded_range(xb, qb)
         nonzero |= bool(np.any(((lo != 0) | (hi != 0)) & (xb.b > 0) & (qb.b > 0)))
-    xb = x.broadcast_to(node.output.shape)
     rk, ri, rf = (np.maximum.reduce(a) for a in (req_k, req_i, req_f))
     ok = rk if wraps else np.minimum(xb.k, rk)
     width = int(np.max(ok)) + int(np.max(np.minimum(xb.i, ri))) + int(np.max(np.minimum(xb.f, rf)))
@@ -392,8 +388,7 @@ def fused_quantizer_pair(node: Node) -> str | None:
         cover = x.homogeneous_cover()
         if int(cover.b.flat[0]) <= 16:
             v = representable_inputs(cover)
-            one1, one2 = (FixedFormat(*(int(a.flat[0]) for a in (q.k, q.i, q.f)), q.round, q.overflow)
-                          for q in (q1, q2))  # homogeneous: one format for every value
+            one1, one2 = q1.homogeneous_cover(), q2.homogeneous_cover()  # scalar forms of both
             if np.array_equal(quantize(quantize(v, one1), one2), quantize(v, one2)):
                 return None
     return (f"hls4ml 1.3 fuses it and the quantizer {first.name!r} before it into the type of {source.name!r}, "

@@ -7,20 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 from hgq_ir.passes.base import Pass
 
-from hgq_ir.ir.fixed import FixedFormat, round_to_integer
+from hgq_ir.ir.fixed import FixedFormat, may_overflow
 from hgq_ir.ir.graph import Graph
 
 
 def cannot_overflow(x: FixedFormat, q: FixedFormat) -> bool:
     """True when no value of ``x``, rounded onto ``q``'s grid, falls outside ``q``'s range."""
-    shape = np.broadcast_shapes(x.shape, q.shape)
-    xb, qb = x.broadcast_to(shape), q.broadcast_to(shape)
-    n_hi = round_to_integer(np.ldexp(xb.max_value, qb.f), q.round)
-    n_lo = round_to_integer(np.ldexp(xb.min_value, qb.f), q.round)
-    n_max = np.ldexp(1.0, qb.i + qb.f) - 1
-    n_min = np.where(qb.k == 1, -np.ldexp(1.0, qb.i + qb.f), 0.0)
-    ok = (n_hi <= n_max) & (n_lo >= n_min)
-    return bool(np.all(ok | (qb.b == 0)))
+    return not np.any(may_overflow(x, q))
 
 
 @dataclass(frozen=True)

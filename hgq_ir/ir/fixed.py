@@ -423,6 +423,24 @@ def required_bits(fmt: FixedFormat) -> int:
     return int(fmt.b.max()) if fmt.b.size else 0
 
 
+def rounded_range(x: FixedFormat, q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Per element, the least and greatest value of ``x`` rounded onto ``q``'s grid (before overflow).
+
+    Rounding is monotone, so the ends of ``x``'s range give them; overflow is not (WRAP folds).
+    ``x`` and ``q`` broadcast together.
+    """
+    lo = np.ldexp(round_to_integer(np.ldexp(x.min_value, q.f), q.round), -q.f)
+    hi = np.ldexp(round_to_integer(np.ldexp(x.max_value, q.f), q.round), -q.f)
+    return lo, hi
+
+
+def may_overflow(x: FixedFormat, q: FixedFormat) -> np.ndarray:
+    """Per element, whether some value of ``x``, rounded onto ``q``'s grid, leaves ``q``'s range
+    (never where ``q`` is 0 bits wide: its value is 0 whatever the input)."""
+    lo, hi = rounded_range(x, q)
+    return ((lo < q.min_value) | (hi > q.max_value)) & (q.b > 0)
+
+
 def fits_in(inner: FixedFormat, outer: FixedFormat) -> bool:
     """True when quantizing any value of ``inner`` to ``outer`` changes nothing (elementwise)."""
     shape = np.broadcast_shapes(inner.shape, outer.shape)
