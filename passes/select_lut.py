@@ -71,7 +71,7 @@ FLOAT32_MIN_NORMAL = 2.0**-126
 def float32_flush_differs(values: np.ndarray, out: FixedFormat) -> bool:
     """Whether a float32 model, quantizing ``values`` with ``out`` (``x * 2**f`` rounded, subnormal
     products flushed to 0 as TensorFlow does on CPU), gets another result than the exact quantizer."""
-    for f in np.unique(out.f[out.b > 0]) if np.any(out.b > 0) else []:
+    for f in np.unique(np.broadcast_to(out.f, out.b.shape)[out.b > 0]):  # each live grid once
         scaled = np.ldexp(values, int(f))
         flushed = np.where(np.abs(scaled) < FLOAT32_MIN_NORMAL, 0.0, scaled)
         if np.any(round_to_integer(scaled, out.round) != round_to_integer(flushed, out.round)):

@@ -193,3 +193,5 @@ def test_float32_flush_to_zero_is_detected():
     assert float32_flush_differs(v, FixedFormat(1, 9, -8, "TRN"))
     assert not float32_flush_differs(v, FixedFormat(1, 9, 0, "RND"))  # rounds to 0 either way
     assert not float32_flush_differs(np.array([-3.0]), FixedFormat(1, 9, -8, "TRN"))
+    # one f for elements whose i differs (f stored unbroadcast): the grid is still checked
+    assert float32_flush_differs(v, FixedFormat(1, np.array([9, 10]), -8, "TRN"))
