@@ -67,10 +67,17 @@ def _no_passes() -> list[Pass]:
     return []
 
 
-def _proxy_legalization() -> list[Pass]:
-    from hgq_ir.backends.hls4ml_legalize import proxy_legalization
+def _passes_of(ref: str) -> Callable[[], list[Pass]]:
+    """A legalization list imported on first use from ``"module:function"``."""
 
-    return proxy_legalization()
+    def passes() -> list[Pass]:
+        return _resolve(ref)()
+
+    passes.__name__ = ref.partition(":")[2]
+    return passes
+
+
+_proxy_legalization = _passes_of("hgq_ir.backends.hls4ml_legalize:proxy_legalization")
 
 
 TARGETS: dict[str, Target] = {t.name: t for t in (
@@ -79,6 +86,17 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("proxy", "Keras proxy model for hls4ml 1.3 (bit-exact firmware)", _proxy_legalization,
            "hgq_ir.backends.keras_proxy:to_keras_proxy", "hgq_ir.backends.keras_proxy:save_proxy", ".keras",
            emitters_of="hgq_ir.backends.keras_proxy"),
+    Target("onnx", "plain ONNX that onnxruntime runs bit-exactly (float64; the fast emulator)",
+           _passes_of("hgq_ir.backends.onnx_emulator:onnx_legalization"),
+           "hgq_ir.backends.onnx_emulator:to_onnx", "hgq_ir.backends.onnx_builder:save_model", ".onnx",
+           emitters_of="hgq_ir.backends.onnx_emulator"),
+    Target("qonnx", "ONNX with QONNX Quant nodes (qonnx.custom_op.general), for FINN, hls4ml and ONNX tools",
+           _passes_of("hgq_ir.backends.qonnx_export:qonnx_legalization"),
+           "hgq_ir.backends.qonnx_export:to_qonnx", "hgq_ir.backends.onnx_builder:save_model", ".onnx",
+           emitters_of="hgq_ir.backends.qonnx_export"),
+    Target("hls4ml", "hls4ml 1.3 hls_config dict for the proxy (per-layer precisions, reuse, strategy)",
+           _proxy_legalization,
+           "hgq_ir.backends.hls4ml_config:hls_config_of", "hgq_ir.backends.hls4ml_config:write_config", ".json"),
 )}
 
 
