@@ -31,6 +31,9 @@ _LAZY = {
     "get_default_paq_conf": "hgq_ir.training.quantizer",
     "set_default_kq_conf": "hgq_ir.training.quantizer",
     "set_default_paq_conf": "hgq_ir.training.quantizer",
+    "emulate": "hgq_ir.emulator",
+    "Emulator": "hgq_ir.emulator",
+    "to_hls4ml": "hgq_ir.backends.hls4ml_config",
     **{name: "hgq_ir.training.layers" for name in (
         "HQuantize", "HDense", "HConv1D", "HConv2D", "HActivation", "HAdd", "HDenseBatchNorm",
         "HConv1DBatchNorm", "HConv2DBatchNorm", "PMaxPooling1D", "PMaxPooling2D", "PAveragePooling1D",
