@@ -47,13 +47,18 @@ class Target:
         """The target's artefact for ``graph`` (already legalized for this target)."""
         return _resolve(self.emitter)(graph, name)
 
-    def write(self, artefact: Any, path: str | Path) -> Path:
-        """Write ``artefact`` to ``path`` atomically; the path must end with :attr:`suffix`."""
+    def check_path(self, path: str | Path) -> Path:
+        """``path`` as a Path, after checking its suffix and that its folder exists (ConfigError)."""
         path = Path(path)
         if path.suffix != self.suffix:
             raise ConfigError(f"target {self.name!r} writes {self.suffix} files; got {str(path)!r}")
         if not path.parent.is_dir():
             raise ConfigError(f"cannot write {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        return path
+
+    def write(self, artefact: Any, path: str | Path) -> Path:
+        """Write ``artefact`` to ``path`` atomically; the path must end with :attr:`suffix`."""
+        path = self.check_path(path)
         writer = _resolve(self.writer)
         return write_atomically(path, lambda tmp: writer(artefact, tmp))
 

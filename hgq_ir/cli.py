@@ -105,72 +105,29 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rows_equal(got: list, want: list) -> float:
-    """Fraction of rows on which every output array is equal."""
-    import numpy as np
-
-    ok = None
-    for g, w in zip(got, want, strict=True):
-        g, w = np.asarray(g, dtype=np.float64), np.asarray(w, dtype=np.float64)
-        rows = np.all((g == w).reshape(len(w), -1), axis=1)
-        ok = rows if ok is None else ok & rows
-    return float(np.mean(ok))
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Check that the Keras proxy (and hls4ml's C simulation, with --hls) match the reference interpreter.
+    """Run every executor (source model, proxy, onnxruntime, qonnx, hls4ml with --hls) against the interpreter.
 
-    A mismatch is explained: the NotBitExactWarnings of the conversion name the layers where
-    exactness ends (float values, approximated activations, hls4ml quirks).
+    Prints one table: per executor, the exact-match rate and, for a mismatch, the first IR value
+    where its values leave the interpreter's. A mismatch is explained by the conversion's
+    NotBitExactWarnings (float values, approximated activations, hls4ml quirks).
     """
-    import warnings
+    from hgq_ir.verify import verify
 
-    import numpy as np
-
-    from hgq_ir.ir.errors import NotBitExactWarning
-    from hgq_ir.ir.interpret import interpret
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", NotBitExactWarning)
-        graph, _ = _pipeline(args, target="proxy")
-        proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
-    reasons = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, NotBitExactWarning)))
+    x = None
     if args.data:
         x = args.data_array if getattr(args, "data_array", None) is not None else load_data(args.data)
-        if len(graph.inputs) != 1:
-            raise ConfigError(f"--data: the model has {len(graph.inputs)} inputs; verify --data takes single-input "
-                              "models (omit --data to verify on random samples)")
-        inp = graph.inputs[0]
-        if x.shape[1:] != tuple(inp.shape):
-            raise ConfigError(f"--data {args.data!r} has rows of shape {x.shape[1:]} (array {x.shape}), but the "
-                              f"model's input {inp.name!r} takes rows of shape {tuple(inp.shape)}: save an array "
-                              f"of shape (N, {', '.join(map(str, inp.shape))})")
-        xs = [x]
-    else:
-        rng = np.random.default_rng(0)
-        xs = [rng.normal(size=(args.samples, *v.shape)) for v in graph.inputs]
-    n = len(xs[0])
-    ref = interpret(graph, xs)
-    ref = ref if isinstance(ref, list) else [ref]
-    px = proxy.predict(xs if len(xs) > 1 else xs[0], verbose=0)
-    rates = {"Keras proxy": _rows_equal(px if isinstance(px, list) else [px], ref)}
-    if args.hls:
-        import tempfile
-
-        from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
-
-        with tempfile.TemporaryDirectory() as d:
-            m = to_hls4ml(proxy, d)
-            compile_quietly(m)
-            hx = c_simulate(m, xs if len(xs) > 1 else xs[0], [tuple(o.shape[1:]) for o in proxy.outputs])
-        rates["hls4ml C simulation"] = _rows_equal(hx if isinstance(hx, list) else [hx], ref)
-    for k, v in rates.items():
-        print(f"{k} == reference interpreter: {100 * v:.2f}% of {n} rows")
-    if all(v == 1.0 for v in rates.values()):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = verify(args.model, x, samples=args.samples, hls=args.hls, qonnx_rows=args.qonnx_rows,
+                        aggressive=not args.conservative, unary_lut_max_table_size=args.lut_size,
+                        calibration=getattr(args, "calib_array", None))
+    print(result.table())
+    if result.ok:
         return 0
-    if reasons:
+    if result.warnings:
         print("not bit-exact, as the conversion warned:")
-        for r in reasons:
+        for r in result.warnings:
             print(f"  - {r}")
     else:
         print("not bit-exact, and the conversion gave no warning: this is a bug in hgq-ir, please report it "
@@ -220,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--data", help=".npy file of inputs (default: standard normal samples)")
     v.add_argument("--samples", type=int, default=1000, help="random rows without --data (>= 1; default 1000)")
     v.add_argument("--hls", action="store_true", help="also compile with hls4ml and run its C simulation")
+    v.add_argument("--qonnx-rows", type=int, default=256,
+                   help="rows given to qonnx's executor, which is slow (default 256; 0: skip it)")
     _convert_args(v)
     v.set_defaults(func=cmd_verify)
     r = sub.add_parser("report", help="per-layer report")
@@ -300,6 +259,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.command == "verify":
         if args.samples < 1:
             raise ConfigError(f"--samples must be >= 1, got {args.samples}")
+        if args.qonnx_rows < 0:
+            raise ConfigError(f"--qonnx-rows must be >= 0, got {args.qonnx_rows}")
         args.data_array = load_data(args.data) if args.data else None
     if args.command == "demo":
         from hgq_ir.demo import check_epochs, check_output_folder

@@ -158,8 +158,14 @@ def run_passes(graph: Graph, passes: Sequence[Pass] | None = None, dump: Sequenc
 
 
 def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_max_table_size: int = 1024,
-            dump: Sequence[str] | str | None = None, target: str | None = None, calibration: Any = None) -> Any:
-    """Convert ``model`` to target ``to`` (a name in ``hgq_ir.convert.TARGETS``: ``"proxy"``, ``"ir"``).
+            dump: Sequence[str] | str | None = None, target: str | None = None, calibration: Any = None,
+            path: str | os.PathLike | None = None) -> Any:
+    """Convert ``model`` to target ``to``, a name in ``hgq_ir.convert.TARGETS``.
+
+    Targets: ``"ir"`` (a Graph), ``"proxy"`` (a Keras model for hls4ml), ``"onnx"`` (plain ONNX
+    that onnxruntime runs bit-exactly: the emulator), ``"qonnx"`` (ONNX with QONNX Quant nodes),
+    ``"hls4ml"`` (the ``hls_config`` dict matching the proxy). ``path`` also writes the artefact
+    there, atomically (the suffix must be the target's: ``.txt``, ``.keras``, ``.onnx``, ``.json``).
 
     ``to="ir"`` returns the Graph after the core pipeline: the model's own meaning, what
     ``interpret`` computes. ``to="ir", target="proxy"`` also runs the proxy target's
@@ -175,6 +181,8 @@ def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_ma
     read (see :func:`lift`).
     """
     out = get_target(to)
+    if path is not None:
+        out.check_path(path)
     if target is not None:
         get_target(target)
         if to != "ir" and target != to:
@@ -189,7 +197,10 @@ def convert(model: Any, to: str = "proxy", aggressive: bool = True, unary_lut_ma
             for r in result.records:
                 if r.ir_after is not None:
                     print(f"# IR after {r.name}\n{r.ir_after}\n")
-        return out.emit(result.graph, f"{result.graph.name}_{to}")
+        artefact = out.emit(result.graph, f"{result.graph.name}_{to}")
+    if path is not None:
+        out.write(artefact, path)
+    return artefact
 
 
 @contextmanager

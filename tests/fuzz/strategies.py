@@ -45,12 +45,10 @@ from hypothesis import strategies as st  # noqa: E402
 
 import hgq_ir  # noqa: E402
 from hgq_ir.ir.errors import InexactError, TableTooLargeError, UnsupportedLayerError  # noqa: E402
-from hgq_ir.ir.fixed import FixedFormat, quantize, round_to_integer  # noqa: E402
-from hgq_ir.ir.interpret import Interpreter  # noqa: E402
-from hgq_ir.ir.ops import Quantize  # noqa: E402
-from hgq_ir.ir.ops import Signature as SignatureOp
+from hgq_ir.ir.fixed import FixedFormat, quantize  # noqa: E402
 from hgq_ir.training import layers as H  # noqa: E402
 from hgq_ir.training.layers.graph import iter_layers  # noqa: E402
+from hgq_ir.verify import RecordingInterpreter  # noqa: E402
 
 SPEC_VERSION = 1
 ZERO_BITS = -8  # fractional bits of a "0-bit" element: RND sends |v| < 128 to 0
@@ -724,24 +722,16 @@ ALLOWED_ERRORS = (TableTooLargeError, InexactError, UnsupportedLayerError)
 error on a generated (valid) model is a refusal, counted as a failure."""
 
 
-class OverflowInterpreter(Interpreter):
-    """The exact interpreter, flagging per row whether a Quantize overflowed or a Signature changed its input."""
+class OverflowInterpreter(RecordingInterpreter):
+    """The exact interpreter, flagging per row (``dirty``) whether a Quantize overflowed or a Signature changed
+    its input (``hgq_ir.verify.RecordingInterpreter.overflow_rows``)."""
 
     def __init__(self, graph: Any) -> None:
-        super().__init__(graph)
-        self.dirty: np.ndarray | None = None
+        super().__init__(graph, keep_values=False)
 
-    def run_node(self, node: Any, args: list[np.ndarray]) -> list[np.ndarray]:
-        if isinstance(node.op, Quantize):
-            x, fmt = args[0], node.op.format
-            n = round_to_integer(np.ldexp(x, fmt.f), fmt.round)
-            lo, hi = np.ldexp(fmt.min_value, fmt.f), np.ldexp(fmt.max_value, fmt.f)
-            bad = np.where(fmt.b > 0, (n < lo) | (n > hi), x != 0)
-            if isinstance(node.op, SignatureOp):
-                bad = bad | (quantize(x, fmt) != x)
-            rows = np.broadcast_to(bad, x.shape).reshape(len(x), -1).any(axis=1)
-            self.dirty = rows if self.dirty is None else self.dirty | rows
-        return super().run_node(node, args)
+    @property
+    def dirty(self) -> np.ndarray | None:
+        return self.overflow_rows
 
 
 def _as_list(y: Any) -> list[np.ndarray]:
