@@ -30,18 +30,32 @@ def hls_config(layer_config: dict[str, dict] | None = None, precision: str = DEF
 def to_hls4ml(proxy: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
               precision: str = DEFAULT_PRECISION, layer_config: dict[str, dict] | None = None,
               quiet: bool = True) -> Any:
-    """An hls4ml ``ModelGraph`` of ``proxy`` (not compiled). Heterogeneous formats need ``io_parallel``."""
+    """An hls4ml ``ModelGraph`` of a proxy model (not compiled), under :func:`hls_config`.
+
+    The test oracle's conversion: a tiny model-wide ``precision`` shows any value the proxy does
+    not type. Heterogeneous formats need ``io_parallel``. The public ``hgq_ir.to_hls4ml`` (any
+    model, with the derived configuration) is :func:`hgq_ir.backends.hls4ml_config.to_hls4ml`.
+    """
+    return convert_proxy(proxy, hls_config(layer_config, precision), output_dir, backend=backend, io_type=io_type,
+                         quiet=quiet)
+
+
+def convert_proxy(proxy: Any, config: dict[str, Any], output_dir: str | os.PathLike, backend: str = "Vitis",
+                  io_type: str = "io_parallel", quiet: bool = True, **kwargs: Any) -> Any:
+    """``hls4ml.converters.convert_from_keras_model`` of a proxy under ``config``, hls4ml's chatter silenced.
+
+    ``kwargs`` go to hls4ml (``part``, ``clock_period``, ...); the da4ml attempt is skipped unless
+    ``allow_da_fallback`` says otherwise.
+    """
     import hls4ml
 
-    kwargs: dict[str, Any] = {}
     # skip the da4ml attempt where hls4ml offers it
     if "allow_da_fallback" in inspect.signature(hls4ml.converters.convert_from_keras_model).parameters:
-        kwargs["allow_da_fallback"] = False
+        kwargs.setdefault("allow_da_fallback", False)
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext():
         return hls4ml.converters.convert_from_keras_model(
-            proxy, hls_config=hls_config(layer_config, precision), output_dir=str(output_dir), backend=backend,
-            io_type=io_type, **kwargs)
+            proxy, hls_config=config, output_dir=str(output_dir), backend=backend, io_type=io_type, **kwargs)
 
 
 def compile_quietly(hls_model: Any, quiet: bool = True) -> None:

@@ -1,0 +1,184 @@
+"""The ``hls4ml`` target: the ``hls_config`` dict of a model's proxy, and ``to_hls4ml``.
+
+``convert(model, to="hls4ml")`` returns the dict :func:`hls_config_of` builds: the shape of
+``hls4ml.utils.config_from_keras_model(proxy, granularity='name')`` (``Model`` plus one
+``LayerName`` entry per proxy layer, named exactly as the proxy names them), with the precisions
+hls4ml 1.3 derives from the proxy's quantizers (``hgq_ir.backends.hls4ml_precision``),
+``ReuseFactor`` 1, the ``Latency`` strategy and each convolution's ``ParallelizationFactor``.
+
+:func:`to_hls4ml` converts a model once, builds the proxy and that configuration from the same
+legalized graph, and hands both to hls4ml. ``io_type='io_stream'`` is refused before hls4ml runs
+where hls4ml 1.3 cannot stream the model (:func:`stream_refusals`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hgq_ir.backends.hls4ml_precision import Requests, chain_precision, node_precision
+from hgq_ir.backends.keras_proxy import free_name, fused_relu, hls_safe_name
+
+from hgq_ir.ir.errors import ConfigError
+from hgq_ir.ir.graph import Graph, Node
+
+#: hls4ml's own default for values no layer entry types (every layer here has an entry)
+DEFAULT_PRECISION = "fixed<16,6>"
+IO_TYPES = ("io_parallel", "io_stream")
+CONVERSION_OPTIONS = ("aggressive", "unary_lut_max_table_size", "calibration")
+
+
+def layer_names(graph: Graph) -> dict[str, list[str]]:
+    """Node name -> the names of the hls4ml layers it becomes, as :func:`keras_proxy.to_keras_proxy` names them.
+
+    Quantizers named like a C++ keyword or an nnet function get the proxy's ``_q`` name; an Add or
+    Concatenate of ``n > 2`` inputs becomes ``n - 1`` pairwise layers (the last keeps the node's
+    name); a relu absorbed by the kernel layer before it is the layer hls4ml splits off again,
+    ``<kernel layer>_relu``.
+    """
+    taken = {n.name for n in graph.nodes}
+    absorbed: dict[str, str] = {}
+    names: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        if node.name in absorbed:
+            names[node.name] = [absorbed[node.name]]
+        elif node.op.quantizer_format is not None:
+            name = hls_safe_name(node.name, taken)
+            taken.add(name)
+            names[node.name] = [name]
+        elif node.op.kind in ("Add", "Concatenate") and len(node.inputs) > 2:
+            chain = [free_name(f"{node.name}_{j}", taken) for j in range(1, len(node.inputs) - 1)]
+            taken.update(chain)
+            names[node.name] = [*chain, node.name]
+        else:
+            relu = fused_relu(graph, node)
+            if relu is not None:
+                absorbed[relu.name] = f"{node.name}_relu"
+            names[node.name] = [node.name]
+    return names
+
+
+def _layer_entry(node: Node, precision: dict[str, str]) -> dict[str, Any]:
+    entry: dict[str, Any] = {"Trace": False, "Precision": precision}
+    if node.op.has_kernel:
+        entry["ReuseFactor"] = 1
+        if getattr(node.op, "window", None) is not None:
+            entry["ParallelizationFactor"] = int(node.meta.get("parallel_factor", 1))
+    return entry
+
+
+def hls_config_of(graph: Graph, name: str | None = None) -> dict[str, Any]:
+    """The ``hls_config`` dict of the proxy of ``graph`` (already legalized for the proxy).
+
+    >>> cfg = hgq_ir.convert(model, to="hls4ml")          # doctest: +SKIP
+    >>> cfg["LayerName"]["d1_op"]["Precision"]["result"]  # doctest: +SKIP
+    'fixed<10,5>'
+    """
+    del name  # the registry's emitter signature; a config has no name
+    req = Requests()
+    all_names = layer_names(graph)
+    layers: dict[str, Any] = {}
+    for node in graph.nodes:
+        names = all_names[node.name]
+        for j, lname in enumerate(names[:-1], start=1):
+            layers[lname] = {"Trace": False, "Precision": chain_precision(node, j, req)}
+        layers[names[-1]] = _layer_entry(node, node_precision(node, req))
+    return {
+        "Model": {"Precision": {"default": DEFAULT_PRECISION}, "ReuseFactor": 1, "Strategy": "Latency",
+                  "BramFactor": 1_000_000_000, "TraceOutput": False},
+        "LayerName": layers,
+    }
+
+
+def write_config(cfg: dict[str, Any], path: str | os.PathLike) -> None:
+    """Write an ``hls_config`` dict as JSON (the registry's writer renames it into place)."""
+    Path(path).write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def _padding(n: int, k: int, s: int) -> int:
+    out = -(-n // s)
+    return max((out - 1) * s + k - n, 0)
+
+
+def stream_refusals(graph: Graph) -> list[str]:
+    """Why hls4ml 1.3 cannot stream this proxy (``io_stream``), one ``layer (reason)`` per layer; empty if it can.
+
+    - a heterogeneous quantizer: hls4ml implements per-element quantizers for ``io_parallel`` only;
+    - a homogeneous quantizer whose input also feeds another layer: hls4ml cannot fold it into the
+      layer before it, and an unfolded quantizer is ``io_parallel`` only;
+    - a pooling layer whose windows reach past the input (``'same'`` padding that really pads):
+      hls4ml's streaming pooling does not pad (the generated firmware fails an assertion).
+    """
+    names = layer_names(graph)
+    bad = []
+    for node in graph.nodes:
+        label = f"{names[node.name][-1]!r} (from {node.origin or node.name!r})"
+        q = node.op.quantizer_format
+        if q is not None:
+            if not q.is_homogeneous:
+                bad.append(f"{label}: heterogeneous quantizer")
+            elif len(node.inputs[0].users) > 1 or node.inputs[0].producer is None:
+                bad.append(f"{label}: quantizer whose input feeds other layers too (hls4ml cannot fuse it)")
+            continue
+        window = getattr(node.op, "window", None)
+        if window is not None and not node.op.has_kernel and node.op.padding == "same":
+            spatial = node.inputs[0].shape[:-1]
+            if any(_padding(n, k, s) for n, k, s in zip(spatial, window, node.op.strides, strict=True)):
+                bad.append(f"{label}: pooling with padded windows (use padding='valid' or sizes that divide)")
+    return bad
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s entries put in, nested dicts merged key by key."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def to_hls4ml(model: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
+              hls_config: dict[str, Any] | None = None, quiet: bool = True, **kwargs: Any) -> Any:
+    """An hls4ml ``ModelGraph`` of ``model`` (not compiled), built from its proxy and :func:`hls_config_of`.
+
+    ``model``: anything :func:`hgq_ir.convert` reads (a live HGQ/QKeras/Keras model or a model
+    file). ``aggressive``, ``unary_lut_max_table_size`` and ``calibration`` go to the conversion;
+    other keyword arguments (``part``, ``clock_period``, ...) go to
+    ``hls4ml.converters.convert_from_keras_model``. ``hls_config`` entries override the derived
+    ones, nested dicts key by key (``{"LayerName": {"d1_op": {"ReuseFactor": 4}}}``).
+    ``io_type='io_stream'`` raises :class:`ConfigError` naming every layer hls4ml cannot stream.
+
+    >>> hls_model = hgq_ir.to_hls4ml(model, "prj", part="xcvu13p-flga2577-2-e")  # doctest: +SKIP
+    >>> hls_model.compile()                                                     # doctest: +SKIP
+    """
+    from hgq_ir.backends.hls4ml import convert_proxy
+    from hgq_ir.backends.registry import get_target
+
+    from hgq_ir.convert import lift, paused_gc, run_passes
+
+    if io_type not in IO_TYPES:
+        raise ConfigError(f"io_type must be one of {', '.join(IO_TYPES)}; got {io_type!r}")
+    options = {k: kwargs.pop(k) for k in CONVERSION_OPTIONS if k in kwargs}
+    calibration = options.pop("calibration", None)
+    with paused_gc():
+        graph = lift(model, calibration=calibration)
+        run_passes(graph, target="proxy", **options)
+        if io_type == "io_stream":
+            refused = stream_refusals(graph)
+            if refused:
+                raise ConfigError("hls4ml 1.3 cannot stream these layers (io_type='io_stream'): " + "; ".join(refused)
+                                  + ". Use io_type='io_parallel', or make the quantizers homogeneous "
+                                  "(skip_dims='all') and the pooling unpadded")
+        config = hls_config_of(graph)
+        proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
+    if hls_config:
+        config = _merge(config, hls_config)
+    with warnings.catch_warnings():
+        # the proxy's quantizers carry the same ParallelizationFactor: the configuration wins, as it should
+        warnings.filterwarnings("ignore", message="Config key parallelization_factor is defined")
+        return convert_proxy(proxy, config, output_dir, backend=backend, io_type=io_type, quiet=quiet, **kwargs)
