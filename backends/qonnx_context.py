@@ -1,0 +1,127 @@
+"""Shared pieces of the ``qonnx`` target's emitters: the emission context, dtype casts, weights.
+
+An IR value lives in one ONNX tensor of float32 or float64; :func:`float32_arg` and
+:func:`double_arg` give an input in the dtype an emitter computes in (a Cast only where the
+value is exact in it), and :func:`weight_tensor` emits a weight as a float initializer followed
+by a Quant carrying the weight's format (the QONNX convention).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from hgq_ir.backends.onnx_builder import OnnxBuilder
+from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, Codes, fits_float32, quant
+from onnx import TensorProto
+
+from hgq_ir.ir import fixed
+from hgq_ir.ir.errors import InternalError, NotBitExactWarning
+from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph import Graph, Node
+
+
+@dataclass
+class QonnxContext:
+    """What emitters share: the builder, the graph's exact formats, each IR value's tensor and dtype."""
+
+    builder: OnnxBuilder
+    graph: Graph
+    formats: dict[str, FixedFormat | None]
+    tensors: dict[str, tuple[str, np.dtype]] = field(default_factory=dict)
+
+    def arg(self, node: Node, j: int = 0) -> tuple[str, np.dtype]:
+        """ONNX tensor and dtype of the node's ``j``-th input."""
+        return self.tensors[node.inputs[j].name]
+
+    def fmt(self, node: Node, j: int = 0) -> FixedFormat | None:
+        """Exact format of the node's ``j``-th input (None: a float value)."""
+        return self.formats[node.inputs[j].name]
+
+    def exact_bits(self, node: Node) -> int:
+        """Bits the node's own evaluation needs (``op.exact_bits`` on the propagated formats)."""
+        return node.op.exact_bits([self.fmt(node, j) for j in range(len(node.inputs))],
+                                  [v.shape for v in node.inputs], node.weights)
+
+
+Emitted = tuple[str, np.dtype]
+Emitter = Callable[[Node, QonnxContext], Emitted]
+
+
+def warn_inexact(node: Node, why: str) -> None:
+    """Warn :class:`NotBitExactWarning` naming the node's layer."""
+    warnings.warn(f"qonnx: layer {node.origin or node.name!r} ({node.op.kind}) is not bit-exact: {why}",
+                  NotBitExactWarning, stacklevel=4)
+
+
+def shape_of(node: Node, j: int | None = None) -> tuple:
+    """ONNX shape (symbolic batch ``N``) of the node's output, or of input ``j``."""
+    v = node.output if j is None else node.inputs[j]
+    return ("N", *v.shape)
+
+
+def cast(ctx: QonnxContext, t: str, dt: np.dtype, to: np.dtype, shape: tuple, why: str) -> str:
+    """``t`` as ``to`` (a Cast node when the dtype differs); ``why`` says why it is exact."""
+    if np.dtype(dt) == np.dtype(to):
+        return t
+    code = TensorProto.DOUBLE if np.dtype(to) == F64 else TensorProto.FLOAT
+    return ctx.builder.op("Cast", [t], name="cast", doc=why, out_dtype=to, out_shape=shape, to=code)
+
+
+def fits24(fmt: FixedFormat | None) -> bool:
+    """True for a known format of at most 24 bits (float32 holds each value exactly)."""
+    return fmt is not None and fixed.required_bits(fmt) <= FLOAT32_BITS
+
+
+def float32_arg(ctx: QonnxContext, node: Node, j: int = 0) -> str | None:
+    """Input ``j`` as float32 when that is exact (already float32, or a format of <= 24 bits), else None."""
+    t, dt = ctx.arg(node, j)
+    if dt == F32:
+        return t
+    if fits24(ctx.fmt(node, j)):
+        return cast(ctx, t, dt, F32, shape_of(node, j), "exact: the value's format has <= 24 bits")
+    return None
+
+
+def double_arg(ctx: QonnxContext, node: Node, j: int = 0) -> str:
+    """Input ``j`` as float64 (a Cast from float32 is exact)."""
+    t, dt = ctx.arg(node, j)
+    return cast(ctx, t, dt, F64, shape_of(node, j), "float64 region: exact widening")
+
+
+def weight_tensor(ctx: QonnxContext, node: Node, wname: str, dtype: np.dtype,
+                  perm: tuple[int, ...] | None = None, reshape: tuple[int, ...] | None = None) -> str:
+    """The node's weight ``wname`` (transposed by ``perm``, then reshaped) as a tensor of ``dtype``.
+
+    A weight with a fixed-point format of <= 24 bits that it already satisfies becomes a float32
+    initializer followed by a Quant carrying that format (scalar PO2 scale when homogeneous);
+    otherwise a plain initializer (float64 where float32 cannot hold it).
+    """
+    b = ctx.builder
+    w = node.weights[wname]
+    arr = np.asarray(w.array, dtype=np.float64)
+    fmt = w.format.broadcast_to(arr.shape) if w.format is not None else None
+    if perm is not None:
+        arr = arr.transpose(perm)
+        if fmt is not None:
+            fmt = FixedFormat(fmt.k.transpose(perm), fmt.i.transpose(perm), fmt.f.transpose(perm), fmt.round,
+                              fmt.overflow)
+    if reshape is not None:
+        arr = arr.reshape(reshape)
+        if fmt is not None:
+            fmt = FixedFormat(fmt.k.reshape(reshape), fmt.i.reshape(reshape), fmt.f.reshape(reshape), fmt.round,
+                              fmt.overflow)
+    name = f"{node.name}_{wname}"
+    if fmt is not None and fits24(fmt) and np.array_equal(fixed.quantize(arr, fmt), arr):
+        c = Codes(fmt)
+        mode = "FLOOR" if fmt.round.startswith("TRN") else "ROUND"
+        narrow = fmt.overflow == "SAT_SYM" and c.uniform and c.signed and c.cover > 1
+        doc = f"weight {wname} of {node.origin or node.name}: {fmt.summary()} (values already on the grid)"
+        q = quant(b, b.const(arr, np.float32, name), c.scale, c.cover, c.signed, narrow, mode, arr.shape, doc=doc,
+                  name=f"{name}_quant")
+        return cast(ctx, q, F32, dtype, arr.shape, "exact widening of a quantized weight")
+    if np.dtype(dtype) == F32 and not fits_float32(arr):
+        raise InternalError(f"weight {wname} of {node.name!r} does not fit float32", step="emit qonnx", node=node.name)
+    return b.const(arr, dtype, name)
