@@ -1,10 +1,12 @@
 """``hgq-ir demo``: train a small HGQ model on scikit-learn's digits, convert it, prove it bit-exact.
 
 Steps: train HQuantize -> HDense(32, relu) -> HDense(10) (progress line per epoch), calibrate
-with ``trace_minmax``, lift and run the pass pipeline, emit the Keras proxy, then compare on the
-test set: proxy == reference interpreter == hls4ml C simulation (skipped, with a note, when g++
-is missing). Prints accuracy, BOPs, the per-layer table and the exact-match table; writes the
-model and the proxy to ``out_dir``. Returns 1 if any exact-match rate is below 1.
+with ``trace_minmax``, convert to every target (IR text, Keras proxy, ONNX emulator, QONNX,
+hls4ml configuration; files in ``out_dir``), then run every executor on the test set against
+the reference interpreter (``hgq_ir.verify``: the HGQ model, the proxy, onnxruntime, qonnx's
+executor, hls4ml's C simulation, which is reported as not run, loudly, when g++ is missing).
+Prints accuracy, BOPs, the per-layer table and the exact-match table. Returns 1 if any
+executor that ran differs from the interpreter on any row.
 """
 
 from __future__ import annotations
@@ -120,12 +122,11 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     import keras
 
     from hgq_ir.atomic import write_atomically
-    from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
-    from hgq_ir.backends.registry import get_target
-    from hgq_ir.convert import lift, run_passes
-    from hgq_ir.ir.interpret import interpret
-    from hgq_ir.report import format_table, layer_report, total_bops
+    from hgq_ir.backends.registry import TARGETS
+    from hgq_ir.convert import convert, lift, run_passes
+    from hgq_ir.report import layer_report, total_bops
     from hgq_ir.training.calibrate import trace_minmax
+    from hgq_ir.verify import verify
 
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
@@ -141,46 +142,40 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     print("[2/5] calibrating (trace_minmax)")
     trace_minmax(model, xtr, verbose=False)
     acc = float(np.mean(np.argmax(model.predict(xte, verbose=0), axis=1) == yte))
+    write_atomically(out / "digits_mlp.keras", model.save)
 
-    print("[3/5] converting: lift -> core passes -> proxy legalization -> Keras proxy")
-    graph = lift(model)
-    result = run_passes(graph, target="proxy")
-    proxy = get_target("proxy").emit(graph, f"{model.name}_proxy")
+    print(f"[3/5] converting to every target: {', '.join(TARGETS)}")
+    written = []
+    for name, target in TARGETS.items():
+        path = out / f"digits_mlp_{name}{target.suffix}"
+        convert(model, to=name, path=path)
+        written.append(path)
+        print(f"      {name:<7} {path}")
 
-    print("[4/5] verifying on the test set")
-    ref = interpret(graph, xte)
-    prox = np.asarray(proxy.predict(xte, verbose=0), dtype=np.float64)
-    rows = [{"comparison": "Keras proxy == reference interpreter",
-             "rate": float(np.mean(np.all(prox == ref, axis=1)))}]
-    if shutil.which("g++"):
-        hls_model = to_hls4ml(proxy, out / "hls4ml_prj")
-        compile_quietly(hls_model)
-        hls = c_simulate(hls_model, xte, [tuple(proxy.output.shape[1:])])
-        rows.append({"comparison": "hls4ml C simulation == reference interpreter",
-                     "rate": float(np.mean(np.all(hls == ref, axis=1)))})
-    else:
-        rows.append({"comparison": "hls4ml C simulation == reference interpreter", "rate": None,
-                     "exact": "SKIPPED: g++ not found on PATH, firmware not checked"})
+    gpp = shutil.which("g++") is not None
+    print("[4/5] verifying every executor on the test set"
+          + (" (hls4ml: compiling the C simulation with g++)" if gpp else ""))
+    result = verify(model, xte, hls=True, qonnx_rows=len(xte), hls_dir=str(out / "hls4ml_prj"))
 
     print("[5/5] report\n")
+    graph = lift(model)
+    passes = run_passes(graph, target="proxy")
     print(f"test accuracy: {acc:.4f}   total BOPs: {total_bops(graph):.0f}\n")
     print(layer_report(graph))
     print()
-    print(result.table())
+    print(passes.table())
     print()
-    for r in rows:
-        if r["rate"] is not None:
-            r["exact"] = f"{100 * r['rate']:.2f}% of {len(xte)} rows"
-    print(format_table(rows, ["comparison", "exact"]))
-    write_atomically(out / "digits_mlp.keras", model.save)
-    write_atomically(out / "digits_mlp_proxy.keras", proxy.save)
-    print(f"\nwrote {out / 'digits_mlp.keras'} and {out / 'digits_mlp_proxy.keras'}")
-    ok = all(r["rate"] is None or r["rate"] == 1.0 for r in rows)
-    skipped = any(r["rate"] is None for r in rows)
-    if not ok:
+    print(result.table())
+    print(f"\nwrote {out / 'digits_mlp.keras'} and {', '.join(p.name for p in written)}")
+    not_run = [c.executor for c in result.checks if c.not_run]
+    if not result.ok:
         print("bit-exact: NO", file=sys.stderr)
-    elif skipped:
-        print("bit-exact: the proxy, yes; the firmware was NOT checked (install g++ to run hls4ml's C simulation)")
-    else:
-        print("bit-exact: yes (proxy and hls4ml C simulation)")
-    return 0 if ok else 1
+        for w in result.warnings:
+            print(f"  - {w}", file=sys.stderr)
+        return 1
+    if not_run:
+        print(f"bit-exact: every executor that ran; NOT checked: {', '.join(not_run)}"
+              + ("; the firmware was NOT checked (install g++ to run hls4ml's C simulation)" if not gpp else ""))
+        return 0
+    print("bit-exact: yes (" + ", ".join(c.executor for c in result.checks) + ")")
+    return 0

@@ -30,37 +30,50 @@ def demo_dir(demo_run) -> Path:
     return demo_run[0]
 
 
-def exactness_table(stdout: str) -> dict[str, str]:
-    """The demo's closing comparison table: comparison -> what its 'exact' column says."""
+def exactness_table(stdout: str) -> dict[str, tuple[str, str, str]]:
+    """The verification table (``hgq_ir.verify``): executor -> (compared with, exact rows, note)."""
+    import re
+
     lines = stdout.splitlines()
-    start = next(j for j, line in enumerate(lines) if line.startswith("comparison"))
+    start = next(j for j, line in enumerate(lines) if line.startswith("executor "))
     rows = {}
     for line in lines[start + 2:]:
         if not line.strip():
             break
-        name, _, exact = line.partition("  ")
-        rows[name.strip()] = exact.strip()
+        cells = re.split(r"\s{2,}", line.strip())
+        rows[cells[0]] = (cells[1], cells[2], cells[3] if len(cells) > 3 else "")
     return rows
 
 
-def test_demo_writes_model_and_proxy_and_reports_exactness(demo_run):
+EXECUTORS = ["source model (Keras predict)", "Keras proxy", "onnxruntime (onnx target)",
+             "qonnx executor (qonnx target)", "hls4ml C simulation"]
+
+
+def test_demo_converts_to_every_target_and_every_executor_is_exact(demo_run):
     demo_dir, stdout = demo_run
-    assert (demo_dir / "digits_mlp.keras").is_file()
-    assert (demo_dir / "digits_mlp_proxy.keras").is_file()
+    files = sorted(p.name for p in demo_dir.iterdir() if p.is_file())
+    assert files == ["digits_mlp.keras", "digits_mlp_hls4ml.json", "digits_mlp_ir.txt", "digits_mlp_onnx.onnx",
+                     "digits_mlp_proxy.keras", "digits_mlp_qonnx.onnx"], files
     table = exactness_table(stdout)
-    assert table == {"Keras proxy == reference interpreter": "100.00% of 397 rows",
-                     "hls4ml C simulation == reference interpreter": "100.00% of 397 rows"}, stdout
-    assert "bit-exact: yes (proxy and hls4ml C simulation)" in stdout
+    assert list(table) == EXECUTORS, stdout
+    for name in EXECUTORS[1:]:
+        assert table[name][1] == "100.00% of 397 rows", (name, stdout)
+    # the HGQ model itself: every test row on which no quantizer overflows (most of them)
+    rate, _, n = table[EXECUTORS[0]][1].partition("% of ")
+    assert rate == "100.00" and 300 <= int(n.split()[0]) <= 397, stdout
+    assert "bit-exact: yes (" + ", ".join(EXECUTORS) + ")" in stdout
 
 
-def test_demo_without_gpp_says_the_firmware_check_was_skipped(tmp_path):
+def test_demo_without_gpp_says_the_firmware_check_was_not_run(tmp_path):
     # a PATH without g++ (nor anything else): the demo must not pass quietly
     env = {**os.environ, "PATH": str(tmp_path)}
     res = run_cli("demo", "--out", str(tmp_path / "out"), "--epochs", "2", env=env)
     assert res.returncode == 0, res.stderr
     table = exactness_table(res.stdout)
-    assert table["Keras proxy == reference interpreter"] == "100.00% of 397 rows"
-    assert table["hls4ml C simulation == reference interpreter"].startswith("SKIPPED: g++ not found"), res.stdout
+    assert table["Keras proxy"][1] == "100.00% of 397 rows"
+    assert table["onnxruntime (onnx target)"][1] == "100.00% of 397 rows"
+    assert table["hls4ml C simulation"][1:] == ("not run", "g++ not found: install g++ to compile hls4ml's C "
+                                                "simulation"), res.stdout
     assert "the firmware was NOT checked" in res.stdout
 
 
@@ -77,7 +90,8 @@ def test_cli_report_inspect_convert_verify(demo_dir, capsys, tmp_path):
     assert main(["convert", model, "--out", str(tmp_path / "p.keras")]) == 0
     assert (tmp_path / "p.keras").is_file()
     assert main(["verify", model, "--samples", "200"]) == 0
-    assert "100.00% of 200 rows" in capsys.readouterr().out
+    table = exactness_table(capsys.readouterr().out)
+    assert [table[e][1] for e in EXECUTORS[1:4]] == ["100.00% of 200 rows"] * 3 and "hls4ml C simulation" not in table
 
 
 def test_cli_errors_are_typed_and_short(demo_dir, tmp_path, capsys):
