@@ -1,0 +1,296 @@
+"""The ``onnx`` target: plain ONNX that onnxruntime (CPU) computes bit-exactly, the fast emulator.
+
+Every IR value becomes a float64 tensor named after it (``v.name``; an ``Identity`` where an op's
+lowering ends elsewhere), so any IR value can be added as a graph output to find where two
+executors part. Float64 computes every fixed-point value exactly (the interpreter's own
+arithmetic, up to 53 bits; more is refused like the interpreter refuses it). Quantizers are
+lowered by :mod:`hgq_ir.backends.onnx_quantize`; convolution and pooling, which onnxruntime has
+no float64 kernel for, gather their windows channels-last (``Pad`` -> ``Gather`` -> ``MatMul`` /
+``ReduceSum`` / ``ReduceMax``), with no transposes.
+
+Values that are floats rather than fixed-point (a float activation, a kernel layer reading floats)
+are computed the way the IR computes them where ONNX has the same operation (``x * s + t`` for
+BatchNorm), else with the standard ONNX op, and the emitter warns :class:`NotBitExactWarning`
+naming the layers.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from hgq_ir.backends.onnx_builder import OnnxBuilder
+from hgq_ir.backends.onnx_quantize import lower_quantize
+from hgq_ir.passes.base import Pass
+from onnx import TensorProto, helper
+
+from hgq_ir.ir.errors import GraphError, InexactError, InternalError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat
+from hgq_ir.ir.formats import propagate
+from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.windows import window_geometry
+
+OPSET = 17
+BATCH = "N"
+
+
+def onnx_legalization() -> list[Pass]:
+    """The onnx target's legalization: none; onnxruntime computes every IR op exactly as lowered here."""
+    return []
+
+
+@dataclass
+class Ctx:
+    """What emitters share: the builder, exact formats (graph inputs unknown), warnings to give."""
+
+    graph: Graph
+    b: OnnxBuilder
+    formats: dict[str, FixedFormat | None]
+    inexact: list[str] = field(default_factory=list)
+
+    def fmt(self, node: Node, j: int = 0) -> FixedFormat | None:
+        return self.formats[node.inputs[j].name]
+
+    def const(self, value: object, dtype: type = np.float64) -> str:
+        return self.b.const(value, dtype)
+
+    def shape(self, dims: tuple[int, ...]) -> str:
+        """An int64 shape constant with the batch axis copied (0)."""
+        return self.b.const(np.asarray([0, *dims], dtype=np.int64), np.int64, name="shape")
+
+
+Emitter = Callable[[Node, list[str], Ctx], str]
+
+
+def _float_input_warning(node: Node, ctx: Ctx, what: str) -> None:
+    if any(ctx.formats[v.name] is None for v in node.inputs):
+        ctx.inexact.append(f"{node.origin or node.name} ({node.op.kind} of float values: {what})")
+
+
+# ---- emitters -----------------------------------------------------------------------------
+def _quantize(node: Node, args: list[str], ctx: Ctx) -> str:
+    return lower_quantize(ctx.b, args[0], node.op.quantizer_format, node.output.shape, ctx.fmt(node), node.name)
+
+
+def _matmul(ctx: Ctx, node: Node, x: str) -> str:
+    kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)
+    y = ctx.b.op("MatMul", [x, ctx.const(kernel.reshape(-1, kernel.shape[-1]))], name=f"{node.name}_matmul",
+                 doc="exact in float64: every partial sum fits 53 bits (exact_bits)")
+    if "bias" in node.weights:
+        y = ctx.b.op("Add", [y, ctx.const(np.asarray(node.weights["bias"].array, dtype=np.float64))],
+                     name=f"{node.name}_bias")
+    return y
+
+
+def _dense(node: Node, args: list[str], ctx: Ctx) -> str:
+    _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    return _matmul(ctx, node, args[0])
+
+
+def _windows(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, tuple[int, ...], int]:
+    """Gather ``x``'s windows: ``(tensor [N, *out, K, C], out spatial shape, K)``."""
+    op, in_shape = node.op, node.inputs[0].shape
+    spatial, ch = in_shape[:-1], in_shape[-1]
+    geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(spatial, op.window, op.strides, strict=True)]
+    out = tuple(g[0] for g in geo)
+    padded = tuple(n + g[1] + g[2] for n, g in zip(spatial, geo, strict=True))
+    if any(g[1] or g[2] for g in geo):
+        pads = [0, *(g[1] for g in geo), 0, 0, *(g[2] for g in geo), 0]
+        x = ctx.b.op("Pad", [x, ctx.const(np.asarray(pads, dtype=np.int64), np.int64), ctx.const(fill)],
+                     name=f"{node.name}_pad", doc=f"Keras '{op.padding}' padding, padded cells = {fill}")
+    flat = ctx.b.op("Reshape", [x, ctx.shape((int(np.prod(padded)), ch))], name=f"{node.name}_cells")
+    # idx[*o, j]: flat index of window cell j (Keras kernel order) of output position o
+    grids = np.meshgrid(*[np.arange(o) * s for o, s in zip(out, op.strides, strict=True)], indexing="ij")
+    offs = np.meshgrid(*[np.arange(k) for k in op.window], indexing="ij")
+    pos = [g[..., None] + o.reshape(-1) for g, o in zip(grids, offs, strict=True)]
+    idx = np.ravel_multi_index(tuple(pos), padded).astype(np.int64)
+    win = ctx.b.op("Gather", [flat, ctx.const(idx, np.int64)], name=f"{node.name}_windows", axis=1,
+                   doc="im2col: every window's cells, channels-last")
+    return win, out, int(np.prod(op.window))
+
+
+def _conv(node: Node, args: list[str], ctx: Ctx) -> str:
+    _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    win, out, k = _windows(node, args[0], ctx, 0.0)
+    cols = ctx.b.op("Reshape", [win, ctx.shape((*out, k * node.inputs[0].shape[-1]))], name=f"{node.name}_im2col")
+    return _matmul(ctx, node, cols)
+
+
+def _maxpool(node: Node, args: list[str], ctx: Ctx) -> str:
+    win, out, _ = _windows(node, args[0], ctx, -np.inf)
+    return ctx.b.op("ReduceMax", [win], name=f"{node.name}_max", axes=[len(out) + 1], keepdims=0)
+
+
+def _avgpool(node: Node, args: list[str], ctx: Ctx) -> str:
+    _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    win, out, _ = _windows(node, args[0], ctx, 0.0)
+    axes = ctx.const(np.asarray([len(out) + 1], dtype=np.int64), np.int64)
+    total = ctx.b.op("ReduceSum", [win, axes], name=f"{node.name}_sum", keepdims=0)
+    counts = node.op.counts(node.inputs[0].shape).astype(np.float64)
+    return ctx.b.op("Div", [total, ctx.const(counts)], name=f"{node.name}_div",
+                    doc="sum / real (unpadded) cells: the same IEEE division as the interpreter")
+
+
+_ONNX_ACTIVATIONS: dict[str, Callable[[Ctx, str, str], str]] = {
+    "sigmoid": lambda c, x, n: c.b.op("Sigmoid", [x], name=n),
+    "tanh": lambda c, x, n: c.b.op("Tanh", [x], name=n),
+    "softmax": lambda c, x, n: c.b.op("Softmax", [x], name=n, axis=-1),
+    "softplus": lambda c, x, n: c.b.op("Softplus", [x], name=n),
+    "softsign": lambda c, x, n: c.b.op("Softsign", [x], name=n),
+    "exponential": lambda c, x, n: c.b.op("Exp", [x], name=n),
+    "elu": lambda c, x, n: c.b.op("Elu", [x], name=n),
+    "selu": lambda c, x, n: c.b.op("Selu", [x], name=n),
+    "hard_sigmoid": lambda c, x, n: c.b.op("HardSigmoid", [x], name=n, alpha=1 / 6, beta=0.5),
+    "swish": lambda c, x, n: c.b.op("Mul", [x, c.b.op("Sigmoid", [x], name=n)], name=n),
+    "silu": lambda c, x, n: c.b.op("Mul", [x, c.b.op("Sigmoid", [x], name=n)], name=n),
+    "relu6": lambda c, x, n: c.b.op("Clip", [x, c.const(0.0, np.float32), c.const(6.0, np.float32)], name=n),
+}
+
+
+def _activation(node: Node, args: list[str], ctx: Ctx) -> str:
+    op = node.op
+    if op.function == "linear":
+        return args[0]
+    if op.function == "relu":
+        return ctx.b.op("Relu", [args[0]], name=f"{node.name}_relu")
+    if op.custom:
+        raise UnsupportedLayerError(
+            f"activation {node.origin!r} ({op.function}) is a custom function, which ONNX cannot compute: make it "
+            "a lookup table (quantize its input more narrowly, or raise unary_lut_max_table_size)")
+    ctx.inexact.append(f"{node.origin or node.name} ({op.function}: onnxruntime's "
+                       f"{'float32' if op.dtype != 'float64' else 'float64'} function, not the framework's)")
+    # computed in float32 (the framework's dtype, and the dtype onnxruntime has every kernel for)
+    x = ctx.b.op("Cast", [args[0]], name=f"{node.name}_f32", to=TensorProto.FLOAT)
+    y = _ONNX_ACTIVATIONS[op.function](ctx, x, f"{node.name}_{op.function}")
+    return ctx.b.op("Cast", [y], name=f"{node.name}_f64", to=TensorProto.DOUBLE)
+
+
+def _lut(node: Node, args: list[str], ctx: Ctx) -> str:
+    op = node.op
+    f = int(op.in_format.f.flat[0])
+    doc = "LUT code: floor(x * 2**f + 1/2) mod len(table), as the interpreter computes it"
+    v = ctx.b.op("Mul", [args[0], ctx.const(np.ldexp(1.0, f))], name=f"{node.name}_scale", doc=doc)
+    v = ctx.b.op("Floor", [ctx.b.op("Add", [v, ctx.const(0.5)], name=f"{node.name}_half", doc=doc)],
+                 name=f"{node.name}_floor", doc=doc)
+    code = ctx.b.op("Cast", [v], name=f"{node.name}_code", to=TensorProto.INT64)
+    code = ctx.b.op("Mod", [code, ctx.const(np.int64(len(op.table)), np.int64)], name=f"{node.name}_mod",
+                    doc="two's complement order: negative codes index from the end")
+    table = ctx.const(np.asarray(op.table, dtype=np.float64))
+    return ctx.b.op("Gather", [table, code], name=f"{node.name}_lookup", axis=0)
+
+
+def _add(node: Node, args: list[str], ctx: Ctx) -> str:
+    acc = args[0]
+    for t in args[1:]:  # left to right, as the interpreter sums
+        acc = ctx.b.op("Add", [acc, t], name=f"{node.name}_add")
+    return acc
+
+
+def _batchnorm(node: Node, args: list[str], ctx: Ctx) -> str:
+    s, t = node.op.scale_shift(node.weights, node.inputs[0].shape[-1])
+    y = ctx.b.op("Mul", [args[0], ctx.const(s)], name=f"{node.name}_scale", doc="x * s, as BatchNorm.evaluate")
+    return ctx.b.op("Add", [y, ctx.const(t)], name=f"{node.name}_shift", doc="+ t, as BatchNorm.evaluate")
+
+
+def _reshape(node: Node, args: list[str], ctx: Ctx) -> str:
+    return ctx.b.op("Reshape", [args[0], ctx.shape(node.output.shape)], name=f"{node.name}_reshape")
+
+
+#: op kind -> emitter ``(node, input tensor names, ctx) -> output tensor name``
+EMITTERS: dict[str, Emitter] = {
+    "Quantize": _quantize,
+    "Signature": _quantize,
+    "Dense": _dense,
+    "Conv1D": _conv,
+    "Conv2D": _conv,
+    "MaxPool1D": _maxpool,
+    "MaxPool2D": _maxpool,
+    "AvgPool1D": _avgpool,
+    "AvgPool2D": _avgpool,
+    "Activation": _activation,
+    "LUT": _lut,
+    "Add": _add,
+    "Concatenate": lambda n, a, c: c.b.op("Concat", a, name=f"{n.name}_concat", axis=n.op.axis + 1),
+    "Reshape": _reshape,
+    "Flatten": _reshape,
+    "BatchNorm": _batchnorm,
+}
+#: op kind -> why the onnx target does not emit it
+REFUSED: dict[str, str] = {
+    "Input": "a graph input becomes an ONNX graph input (float64, symbolic batch), not a node",
+    "Submodel": "nested graphs are inlined by flatten_nested before emission",
+}
+
+
+# ---- the model ----------------------------------------------------------------------------
+def _bind(b: OnnxBuilder, t: str, name: str, reserved: set[str]) -> None:
+    """Make tensor ``t`` available as ``name``: rename the node that just produced it, else an Identity."""
+    last = b.nodes[-1] if b.nodes else None
+    if last is not None and list(last.output) == [t] and t not in reserved:
+        last.output[0] = name
+        b.types.pop(t, None)
+    else:
+        b.nodes.append(helper.make_node("Identity", [t], [name], name=b.fresh(f"{name}_identity")))
+
+
+def _check_exact(graph: Graph, formats: dict[str, FixedFormat | None], node: Node) -> None:
+    fmts = [formats[v.name] for v in node.inputs]
+    bits = node.op.exact_bits(fmts, [v.shape for v in node.inputs], node.weights)
+    if bits > MAX_EXACT_BITS:
+        raise InexactError(f"node {node.name!r} ({node.op.kind}, from {node.origin!r}) needs {bits} bits, more than "
+                           f"the {MAX_EXACT_BITS} float64 computes exactly; narrow the quantizers feeding it")
+
+
+def to_onnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
+    """The ONNX model of ``graph``, which onnxruntime runs exactly like :func:`hgq_ir.interpret`.
+
+    Inputs and outputs are float64 tensors named after the IR values, shape ``["N", *shape]``;
+    every IR value's result is the tensor named after it. Warns :class:`NotBitExactWarning` naming
+    the layers that compute floats onnxruntime cannot reproduce bit for bit (float activations,
+    softmax, kernel layers reading floats); raises :class:`UnsupportedLayerError` for a custom
+    activation that is not a lookup table and :class:`InexactError` for a node needing > 53 bits.
+    """
+    # graph inputs are floats of any value: nothing is assumed about them
+    formats = propagate(graph, input_formats=[None] * len(graph.inputs))
+    b = OnnxBuilder(name or graph.name, opset=OPSET)
+    for v in graph.inputs:
+        b.input(v.name, np.float64, [BATCH, *v.shape])
+    reserved = {v.name for v in graph.values}
+    for n in sorted(reserved - {v.name for v in graph.inputs}):
+        b.fresh(n)
+    ctx = Ctx(graph, b, formats)
+    for node in graph.nodes:
+        if node.op.is_source:
+            continue
+        emit = EMITTERS.get(node.op.kind)
+        if emit is None:
+            raise GraphError(f"node {node.name!r} (from {node.origin!r}): the onnx target cannot emit "
+                             f"{node.op.kind}: {REFUSED.get(node.op.kind, 'no emitter')}")
+        _check_exact(graph, formats, node)
+        try:
+            t = emit(node, [v.name for v in node.inputs], ctx)
+        except (UnsupportedLayerError, GraphError, InexactError):
+            raise
+        except Exception as e:
+            raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from {node.origin!r}) "
+                                f"as ONNX: {type(e).__name__}: {e}", step="emit onnx", node=node.name) from e
+        _bind(b, t, node.output.name, reserved)
+        b.declare(node.output.name, np.float64, [BATCH, *node.output.shape])
+    seen: set[str] = set()
+    for v in graph.outputs:
+        out = v.name
+        if out in seen:  # the same value twice: ONNX outputs need distinct names
+            out = b.fresh(f"{v.name}_out")
+            b.nodes.append(helper.make_node("Identity", [v.name], [out], name=b.fresh(f"{out}_identity")))
+        seen.add(out)
+        b.output(out, np.float64, [BATCH, *v.shape])
+    if ctx.inexact:
+        warnings.warn("the onnx target is not bit-exact on these layers (they compute floats, and onnxruntime's "
+                      "float functions differ from the framework's): " + ", ".join(ctx.inexact)
+                      + " (quantize their inputs so they become exact lookup tables / fixed-point layers)",
+                      NotBitExactWarning, stacklevel=2)
+    model = b.model(doc=f"hgq-ir onnx emulator of {graph.name}: float64, bit-exact with hgq_ir.interpret")
+    return model

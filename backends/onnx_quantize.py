@@ -1,0 +1,206 @@
+"""Plain-ONNX lowering of an IR quantizer (``fixed.quantize``), exact in float64 under onnxruntime.
+
+The lowering works in *units*: the input is scaled by ``2**f`` (the grid becomes the integers)
+when it needs rounding, else it stays in value units. Then:
+
+- rounding (only when the input's exact format has finer elements than the quantizer's grid):
+  TRN ``Floor``; RND_CONV ``Round`` (ties to even); TRN_ZERO ``v - fmod(v, 1)``; RND ``Floor(v + 1/2)``
+  where the input's format proves the sum exact, else ``Ceil(Floor(2v) / 2)``; RND_MIN_INF
+  ``Ceil(v - 1/2)`` or ``Floor(Ceil(2v) / 2)``; RND_INF / RND_ZERO ``Sign(v) * RND(|v|)`` /
+  ``Sign(v) * RND_MIN_INF(|v|)``. Every step is an exact float64 operation.
+- overflow (only on the sides where the input's exact range, rounded, can leave the format's):
+  SAT / SAT_SYM ``Max``/``Min`` with per-element bounds; SAT_ZERO ``Where``; WRAP
+  ``n - 2**b * Floor(n / 2**b + k/2)`` (the interpreter's ``mod(n - n_min, 2**b) + n_min``, mirrored
+  step by step where the input's range is unknown).
+- ``Mul`` back to value units, by 0 where the width is 0.
+
+A graph input is a float of unknown range: every step is emitted. Constants are scalars when every
+element agrees. Each node's ``doc_string`` names the quantizer, its format and the step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
+
+from hgq_ir.ir import fixed
+from hgq_ir.ir.fixed import FixedFormat
+
+#: largest magnitude (in units) below which ``v + 1/2`` and ``n / 2**b + 1/2`` are exact in float64
+_EXACT_UNITS_BITS = 52
+
+
+def compact(a: np.ndarray) -> np.ndarray:
+    """A 0-d array when every element of ``a`` agrees (a scalar constant broadcasts), else ``a``."""
+    a = np.asarray(a, dtype=np.float64)
+    if a.size and np.all(a == a.flat[0]):
+        return np.asarray(a.flat[0])
+    return a
+
+
+@dataclass
+class _Emit:
+    """Appends the nodes of one quantizer, each with a doc string naming it."""
+
+    b: OnnxBuilder
+    base: str
+    what: str
+    dtype: type = np.float64
+
+    def c(self, value: np.ndarray) -> str:
+        return self.b.const(compact(value), self.dtype, name=f"{self.base}_c")
+
+    def op(self, op_type: str, inputs: list[str], step: str, **attrs) -> str:
+        return self.b.op(op_type, inputs, name=f"{self.base}_{op_type.lower()}", doc=f"{self.what}: {step}",
+                         **attrs)
+
+    def mul(self, x: str, k: np.ndarray, step: str) -> str:
+        return x if np.all(k == 1) else self.op("Mul", [x, self.c(k)], step)
+
+    def add(self, x: str, k: np.ndarray, step: str) -> str:
+        return x if np.all(k == 0) else self.op("Add", [x, self.c(k)], step)
+
+
+@dataclass(frozen=True)
+class QuantizePlan:
+    """What a quantizer must do, decided from the formats alone (never from data)."""
+
+    rounds: bool  # some input element is finer than the grid
+    cheap_half: bool  # v +- 1/2 is exact (the input's range and grid prove it)
+    over_hi: bool  # some element can exceed the largest value
+    over_lo: bool  # some element can fall below the smallest value
+    small: bool  # |n| < 2**52 in units: WRAP's n / 2**b + 1/2 is exact
+    mask: bool  # some element is 0 bits wide while its input may be nonzero
+
+
+def plan(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, ...]) -> QuantizePlan:
+    """The steps quantizing a value of ``in_fmt`` (None: any float) to ``fmt`` needs."""
+    q = fmt.broadcast_to(shape)
+    live_q = q.b > 0
+    if in_fmt is None:
+        return QuantizePlan(True, False, True, True, False, bool(np.any(~live_q)))
+    x = in_fmt.broadcast_to(shape)
+    live = (x.b > 0) & live_q
+    rounds = bool(np.any(live & (x.f > q.f)))
+    # bits of v = x * 2**f (units of 2**-f) plus 1/2: integer part, sign, fraction (at least 1 bit)
+    bits = np.maximum(x.i + q.f, 0) + 1 + np.maximum(x.f - q.f, 1)
+    cheap = bool(np.all(~live | (bits <= _EXACT_UNITS_BITS)))
+    lo_r, hi_r = fixed.rounded_range(x, q)
+    lo_v, hi_v = bounds(q)
+    over_hi = bool(np.any(live & (hi_r > hi_v)))
+    over_lo = bool(np.any(live & (lo_r < lo_v)))
+    mag = np.maximum(np.abs(lo_r), np.abs(hi_r))
+    small = bool(np.all(~live | (np.ldexp(mag, q.f) < 2.0**_EXACT_UNITS_BITS)))
+    mask = bool(np.any(~live_q & (x.b > 0)))
+    return QuantizePlan(rounds, cheap, over_hi, over_lo, small, mask)
+
+
+def bounds(q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Least and greatest value of ``q`` under its overflow mode (SAT_SYM: symmetric), 0 where 0 bits wide."""
+    lo, hi = q.min_value, q.max_value
+    if q.overflow == "SAT_SYM":
+        lo = np.where((q.k == 1) & (q.b > 1), -hi, lo)
+    return lo, hi
+
+
+def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, ...], in_fmt: FixedFormat | None,
+                   name: str, dtype: type = np.float64) -> str:
+    """Append nodes computing ``fixed.quantize(x, fmt)`` exactly; returns the result tensor's name.
+
+    ``x`` holds values of format ``in_fmt`` (None: an arbitrary float, e.g. a graph input) and
+    shape ``(batch, *shape)``. ``dtype`` is the float type the nodes compute in (float32 only where
+    the caller proved every intermediate fits 24 bits).
+    """
+    q = fmt.broadcast_to(shape)
+    p = plan(fmt, in_fmt, shape)
+    e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
+    live = q.b > 0
+    unit = np.ldexp(1.0, q.f) if p.rounds else np.ones(q.shape)  # integer units when rounding
+    t = e.mul(x, unit, "scale to units of the grid 2**-f" if p.rounds else "")
+    if p.rounds:
+        t = _round(e, t, fmt.round, p.cheap_half)
+    lo_v, hi_v = bounds(q)
+    lo_u, hi_u = lo_v * unit, hi_v * unit
+    mode = fmt.overflow
+    if mode in ("SAT", "SAT_SYM") and (p.over_lo or p.over_hi):
+        if p.over_lo:
+            t = e.op("Max", [t, e.c(np.where(live, lo_u, 0.0))], "saturate at the least value")
+        if p.over_hi:
+            t = e.op("Min", [t, e.c(np.where(live, hi_u, 0.0))], "saturate at the greatest value")
+    elif mode == "SAT_ZERO" and (p.over_lo or p.over_hi):
+        bad = e.op("Or", [e.op("Greater", [t, e.c(hi_u)], "above the greatest value?"),
+                          e.op("Less", [t, e.c(lo_u)], "below the least value?")], "overflow?")
+        t = e.op("Where", [bad, e.c(np.zeros(())), t], "overflow gives 0")
+    elif mode == "WRAP" and (p.over_lo or p.over_hi):
+        t = _wrap(e, t, q, unit, p.small)
+    scale = np.where(live, 1.0 / unit, 0.0)
+    if p.mask or np.any(unit != 1):
+        t = e.mul(t, scale, "back to value units (0 where 0 bits wide)")
+    if t == x:
+        t = e.op("Identity", [x], "every input value is representable: nothing to do")
+    return t
+
+
+def _round(e: _Emit, v: str, mode: str, cheap: bool) -> str:
+    """Integer ``v`` rounded with ``mode``, exactly."""
+    if mode == "TRN":
+        return e.op("Floor", [v], "TRN: floor")
+    if mode == "RND_CONV":
+        return e.op("Round", [v], "RND_CONV: round half to even")
+    if mode == "TRN_ZERO":
+        frac = e.op("Mod", [v, e.c(np.ones(()))], "TRN_ZERO: fmod(v, 1)", fmod=1)
+        return e.op("Sub", [v, frac], "TRN_ZERO: v - fmod(v, 1)")
+    if mode in ("RND_MIN_INF", "RND_INF") and not cheap:
+        return _literal(e, v, mode)
+    if mode in ("RND", "RND_MIN_INF"):
+        return _half(e, v, mode == "RND", cheap)
+    # ties away from / towards zero: the sign times the magnitude rounded half up / half down
+    mag = _half(e, e.op("Abs", [v], f"{mode}: |v|"), mode == "RND_INF", False)
+    return e.op("Mul", [e.op("Sign", [v], f"{mode}: sign"), mag], f"{mode}: sign * rounded |v|")
+
+
+def _literal(e: _Emit, v: str, mode: str) -> str:
+    """The interpreter's own steps, ``floor(v) + (frac > 1/2 or frac == 1/2 and tie_up)``, float for float.
+
+    ``frac = v - floor(v)`` rounds for ``v`` just above -1/2 (to exactly 1/2): the two modes whose tie
+    goes down there (RND_MIN_INF; RND_INF below 0) see a tie, so the formula is followed literally.
+    """
+    fl = e.op("Floor", [v], f"{mode}: floor(v)")
+    frac = e.op("Sub", [v, fl], f"{mode}: frac = v - floor(v)")
+    up = e.op("Greater", [frac, e.c(np.asarray(0.5))], f"{mode}: frac > 1/2")
+    if mode == "RND_INF":
+        tie = e.op("Equal", [frac, e.c(np.asarray(0.5))], f"{mode}: frac == 1/2")
+        pos = e.op("Greater", [v, e.c(np.zeros(()))], f"{mode}: v > 0 (ties go up)")
+        up = e.op("Or", [up, e.op("And", [tie, pos], f"{mode}: a tie above 0")], f"{mode}: round up")
+    return e.op("Add", [fl, e.op("Cast", [up], f"{mode}: 0/1", to=elem_type(e.dtype))], f"{mode}: floor(v) + up")
+
+
+def _half(e: _Emit, v: str, up: bool, cheap: bool) -> str:
+    """``v`` rounded half up (``up``) or half down, exactly."""
+    name = "RND" if up else "RND_MIN_INF"
+    if cheap:
+        s = e.add(v, np.asarray(0.5 if up else -0.5), f"{name}: v +- 1/2 (exact: the input's format fits)")
+        return e.op("Floor" if up else "Ceil", [s], f"{name}: round")
+    two = e.mul(v, np.asarray(2.0), f"{name}: 2v")
+    inner = e.op("Floor" if up else "Ceil", [two], f"{name}: {'floor' if up else 'ceil'}(2v)")
+    half = e.mul(inner, np.asarray(0.5), f"{name}: halve")
+    return e.op("Ceil" if up else "Floor", [half], f"{name}: {'ceil' if up else 'floor'} of the half")
+
+
+def _wrap(e: _Emit, n: str, q: FixedFormat, unit: np.ndarray, small: bool) -> str:
+    """Two's complement wrap of ``n`` (in units ``unit``) into ``q``'s range."""
+    period = np.ldexp(1.0, q.k + q.i) * unit  # 2**b units when on the grid
+    if small:
+        # floor(n / P + k/2) counts the periods above the least value: exact while |n| < 2**52
+        a = e.mul(n, 1.0 / period, "WRAP: n / 2**b")
+        a = e.add(a, np.where(q.b > 0, q.k * 0.5, 0.0), "WRAP: + k/2 (signed: from the least value)")
+        periods = e.op("Floor", [a], "WRAP: whole periods")
+        return e.op("Sub", [n, e.mul(periods, period, "WRAP: periods * 2**b")], "WRAP: n - periods * 2**b")
+    # mirror the interpreter step by step: mod(n - n_min, 2**b) + n_min
+    n_min = np.where(q.k == 1, -period / 2, 0.0)
+    a = e.op("Sub", [n, e.c(n_min)], "WRAP: a = n - n_min")
+    periods = e.op("Floor", [e.mul(a, 1.0 / period, "WRAP: a / 2**b")], "WRAP: whole periods")
+    r = e.op("Sub", [a, e.mul(periods, period, "WRAP: periods * 2**b")], "WRAP: mod(a, 2**b)")
+    return e.add(r, n_min, "WRAP: + n_min")

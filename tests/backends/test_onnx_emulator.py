@@ -1,0 +1,308 @@
+"""The onnx target: onnxruntime on the emitted model == hgq_ir.interpret, bit for bit, on every row.
+
+Quantizers: every rounding x overflow mode on homogeneous and per-element formats (0-bit elements,
+1-bit signed, unsigned, coarse grids), on every tie of a fine grid and on huge values, once reading
+a graph input (a float of unknown range: every step emitted) and once reading a quantized value
+(the format-proven shortcuts). Then each op kind in small graphs, window geometries, lookup tables
+with negative codes, several inputs and outputs, and the naming contract (every IR value is the
+tensor of its name).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from hgq_ir.backends.onnx_emulator import to_onnx
+
+from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+from hgq_ir.ir.graph import Graph, Weight
+from hgq_ir.ir.interpret import Interpreter, interpret
+from hgq_ir.ir.ops import (
+    LUT,
+    Activation,
+    Add,
+    AvgPool1D,
+    AvgPool2D,
+    BatchNorm,
+    Concatenate,
+    Conv1D,
+    Conv2D,
+    Dense,
+    Flatten,
+    MaxPool1D,
+    MaxPool2D,
+    Quantize,
+    Reshape,
+)
+
+RNG = np.random.default_rng(11)
+
+
+def session(model: onnx.ModelProto) -> ort.InferenceSession:
+    """A checked model's CPU session (the checker runs on every emitted model)."""
+    onnx.checker.check_model(model, full_check=True)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def run_onnx(graph: Graph, xs: list[np.ndarray], model: onnx.ModelProto | None = None) -> list[np.ndarray]:
+    model = model or to_onnx(graph)
+    feeds = {v.name: np.asarray(x, dtype=np.float64) for v, x in zip(graph.inputs, xs, strict=True)}
+    return session(model).run(None, feeds)
+
+
+def assert_matches(graph: Graph, *xs: np.ndarray) -> list[np.ndarray]:
+    """ORT == interpret on every output (and every declared output is float64 named after its value)."""
+    model = to_onnx(graph)
+    assert [o.name for o in model.graph.output] == [v.name for v in graph.outputs]
+    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model.graph.output)
+    got = run_onnx(graph, list(xs), model)
+    want = Interpreter(graph).run(*xs)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, w)
+    return got
+
+
+# ---- quantizers -------------------------------------------------------------------------
+FORMATS = {
+    "homogeneous": FixedFormat(1, 2, 3),
+    "unsigned": FixedFormat(0, 3, 2),
+    "hetero": FixedFormat(np.array([1, 0, 1, 0, 1, 1, 0, 1]), np.array([2, 3, 0, -2, 4, 0, 0, -3]),
+                          np.array([3, 1, 4, 6, -2, 0, 0, 3])),  # b = 6,4,5,4,3,1(1-bit signed),0,1
+    "one_bit_signed": FixedFormat(1, np.array([0, 2, -1]), np.array([0, -2, 1])),
+    "coarse": FixedFormat(np.array([1, 0, 1]), np.array([5, 6, 3]), np.array([-2, -1, 0])),
+}
+TIES = np.arange(-40 * 64, 40 * 64 + 1) / 64.0  # every tie of every grid up to 2**-6
+HUGE = np.array([1e6, -1e6, 2.0**30, -(2.0**30), 2.0**30 + 2.0**-5, -(2.0**30) - 2.0**-5, 1e6 + 0.5, -1e6 - 0.5])
+ODD = np.array([0.49999999999999994, -0.49999999999999994, 1.4999999999999998, 2.5000000000000004, -0.0,
+                5e-324, -5e-324, 1e-300, 0.1, -0.1, 1 / 3])
+
+
+def _rows(e: int) -> np.ndarray:
+    vals = np.concatenate([TIES, HUGE, ODD, RNG.normal(0, 20, 500)])
+    x = np.repeat(vals[:, None], e, axis=1)
+    return x + 0.0 * RNG.normal(size=x.shape)  # every element sees every value
+
+
+@pytest.mark.parametrize("overflow", OVERFLOW_MODES)
+@pytest.mark.parametrize("rnd", ROUNDING_MODES)
+def test_quantize_every_mode_on_ties_and_huge_values(rnd, overflow):
+    for label, base in FORMATS.items():
+        fmt = base.with_modes(rnd, overflow)
+        e = fmt.shape[0] if fmt.shape else 4
+        x = _rows(e)
+        # a graph input (unknown range) and a quantized value (known format: shortcuts) feeding the quantizer
+        g = Graph(f"q_{label}")
+        v = g.add_input("x", (e,))
+        direct = g.add_node(Quantize(fmt), [v], name="direct")
+        wide = g.add_node(Quantize(FixedFormat(1, 31, 7, "RND_CONV", "SAT")), [v], name="wide")
+        known = g.add_node(Quantize(fmt), [wide.output], name="known")
+        whole = g.add_node(Quantize(FixedFormat(1, 31, -2, "TRN", "SAT")), [v], name="whole")  # on every grid
+        on_grid = g.add_node(Quantize(fmt), [whole.output], name="on_grid")  # overflow only, in value units
+        g.set_outputs([direct.output, known.output, on_grid.output])
+        got = run_onnx(g, [x])
+        np.testing.assert_array_equal(got[0], quantize(x, fmt), err_msg=label)
+        np.testing.assert_array_equal(got[1], quantize(quantize(x, wide.op.format), fmt), err_msg=label)
+        np.testing.assert_array_equal(got[2], quantize(quantize(x, whole.op.format), fmt), err_msg=label)
+
+
+@pytest.mark.parametrize("overflow", OVERFLOW_MODES)
+def test_quantize_after_dense_uses_proven_shortcuts_exactly(overflow):
+    # a known, narrow input: rounding and overflow steps are emitted only where the formats need them
+    g = Graph("after_dense")
+    v = g.add_input("x", (6,))
+    q = g.add_node(Quantize(FixedFormat(1, 3, 4, "RND", "SAT")), [v], name="q")
+    w = RNG.integers(-16, 16, (6, 5)) / 8.0
+    d = g.add_node(Dense(), [q.output], name="d", weights={"kernel": Weight(w), "bias": Weight(np.full(5, 0.25))})
+    outs = []
+    for rnd in ROUNDING_MODES:
+        fmt = FixedFormat(np.array([1, 0, 1, 1, 0]), np.array([2, 3, 8, 1, 0]), np.array([1, 0, 2, 3, 0]), rnd,
+                          overflow)
+        outs.append(g.add_node(Quantize(fmt), [d.output], name=f"q_{rnd}").output)
+    g.set_outputs(outs)
+    assert_matches(g, RNG.normal(0, 6, (4000, 6)))
+
+
+def test_quantize_that_changes_nothing_is_an_identity_named_after_its_value():
+    g = Graph("ident")
+    v = g.add_input("x", (3,))
+    a = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "SAT")), [v], name="a")
+    b = g.add_node(Quantize(FixedFormat(1, 4, 4, "TRN", "WRAP")), [a.output], name="b")
+    g.set_outputs([b.output])
+    model = to_onnx(g)
+    producer = [n for n in model.graph.node if "b" in n.output][0]
+    assert producer.op_type == "Identity"
+    assert_matches(g, RNG.normal(0, 9, (100, 3)))
+
+
+def test_quantize_nodes_say_what_they_implement():
+    g = Graph("doc")
+    v = g.add_input("x", (2,))
+    q = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "WRAP")), [v], name="q")
+    g.set_outputs([q.output])
+    docs = [n.doc_string for n in to_onnx(g).graph.node]
+    assert docs and all("quantize q to fx<k1 i2 f2 RND WRAP>" in d for d in docs)
+
+
+# ---- op kinds -----------------------------------------------------------------------------
+def _quantized_input(g: Graph, shape: tuple[int, ...], fmt: FixedFormat | None = None):
+    v = g.add_input("x", shape)
+    return g.add_node(Quantize(fmt or FixedFormat(1, 3, 3, "RND", "SAT")), [v], name="xq").output
+
+
+def _kernel(*shape: int) -> np.ndarray:
+    return RNG.integers(-8, 8, shape) / 4.0
+
+
+CONV2D = [((7, 6, 2), (3, 2), (2, 2), "same"), ((8, 5, 3), (4, 4), (3, 2), "same"),
+          ((5, 5, 1), (2, 2), (1, 1), "same"), ((7, 7, 2), (3, 3), (2, 1), "valid"),
+          ((6, 5, 2), (1, 1), (1, 1), "valid"), ((3, 3, 2), (3, 3), (1, 1), "same")]
+CONV1D = [((9, 2), (3,), (1,), "same"), ((10, 3), (4,), (3,), "same"), ((11, 2), (3,), (2,), "valid"),
+          ((5, 1), (2,), (1,), "same")]
+
+
+@pytest.mark.parametrize(("shape", "window", "strides", "padding"), CONV2D + CONV1D)
+def test_convolution_geometries(shape, window, strides, padding):
+    g = Graph("conv")
+    x = _quantized_input(g, shape)
+    cls = Conv2D if len(window) == 2 else Conv1D
+    c = g.add_node(cls(window=window, strides=strides, padding=padding), [x], name="c",
+                   weights={"kernel": Weight(_kernel(*window, shape[-1], 3)), "bias": Weight(np.array([0.5, -1, 0]))})
+    g.set_outputs([c.output])
+    assert_matches(g, RNG.normal(0, 4, (64, *shape)))
+
+
+@pytest.mark.parametrize(("shape", "window", "strides", "padding"), CONV2D + CONV1D)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pooling_geometries(kind, shape, window, strides, padding):
+    g = Graph("pool")
+    x = _quantized_input(g, shape)  # signed: a padded -inf/0 cell must never win / count
+    cls = {("max", 2): MaxPool2D, ("max", 1): MaxPool1D, ("avg", 2): AvgPool2D, ("avg", 1): AvgPool1D}[
+        (kind, len(window))]
+    p = g.add_node(cls(window=window, strides=strides, padding=padding), [x], name="p")
+    g.set_outputs([p.output])
+    assert_matches(g, RNG.normal(0, 4, (64, *shape)) - 3)
+
+
+def test_lut_with_negative_codes():
+    fin = FixedFormat(1, 2, 2, "RND", "WRAP")  # codes -16..15, table in two's complement order
+    fout = FixedFormat(1, 1, 5, "RND", "SAT")
+    codes = np.arange(32)
+    values = np.where(codes < 16, codes, codes - 32) / 4.0
+    table = quantize(np.tanh(values), fout)
+    g = Graph("lut")
+    x = _quantized_input(g, (5,), fin)
+    t = g.add_node(LUT("tanh", fin, fout, table), [x], name="t")
+    g.set_outputs([t.output])
+    xs = RNG.normal(0, 3, (2000, 5))
+    got = assert_matches(g, xs)
+    np.testing.assert_array_equal(got[0], quantize(np.tanh(quantize(xs, fin)), fout))
+
+
+def test_dense_relu_batchnorm_add_concat_reshape_flatten():
+    g = Graph("mix")
+    x = _quantized_input(g, (6,))
+    d1 = g.add_node(Dense(), [x], name="d1", weights={"kernel": Weight(_kernel(6, 4))})
+    r = g.add_node(Activation("relu"), [d1.output], name="r")
+    lin = g.add_node(Activation("linear"), [r.output], name="lin")
+    bn = g.add_node(BatchNorm(epsilon=1e-3), [d1.output], name="bn", weights={
+        "gamma": Weight(RNG.uniform(0.5, 2, 4)), "beta": Weight(RNG.normal(size=4)),
+        "moving_mean": Weight(RNG.normal(size=4)), "moving_variance": Weight(RNG.uniform(0.5, 2, 4))})
+    s = g.add_node(Add(), [d1.output, lin.output, bn.output], name="s")
+    c = g.add_node(Concatenate(axis=0), [s.output, x], name="c")
+    rs = g.add_node(Reshape(target=(5, 2)), [c.output], name="rs")
+    f = g.add_node(Flatten(), [rs.output], name="f")
+    q = g.add_node(Quantize(FixedFormat(1, 4, 2, "RND_CONV", "SAT_SYM")), [f.output], name="q")
+    g.set_outputs([q.output, rs.output])
+    assert_matches(g, RNG.normal(0, 3, (3000, 6)))
+
+
+def test_several_inputs_and_outputs_an_output_that_is_an_input_and_one_given_twice():
+    g = Graph("multi")
+    a = g.add_input("a", (3,))
+    b = g.add_input("b", (3,))
+    qa = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "WRAP")), [a], name="qa")
+    qb = g.add_node(Quantize(FixedFormat(0, 2, 3, "TRN", "SAT")), [b], name="qb")
+    s = g.add_node(Add(), [qa.output, qb.output], name="s")
+    g.set_outputs([s.output, b, qa.output, s.output])
+    model = to_onnx(g)
+    assert [i.name for i in model.graph.input] == ["a", "b"]
+    assert [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == ["N", 3]
+    xa, xb = RNG.normal(0, 5, (500, 3)), RNG.normal(0, 5, (500, 3))
+    got = run_onnx(g, [xa, xb], model)
+    want = interpret(g, [xa, xb])
+    for gg, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(gg, w)
+
+
+class _Recorder(Interpreter):
+    """The interpreter, keeping every value it computes."""
+
+    def __init__(self, graph: Graph) -> None:
+        super().__init__(graph)
+        self.env: dict[str, np.ndarray] = {}
+
+    def run_node(self, node, args):
+        outs = super().run_node(node, args)
+        for v, y in zip(node.outputs, outs, strict=True):
+            self.env[v.name] = y
+        return outs
+
+
+def test_every_ir_value_is_the_tensor_of_its_name():
+    g = Graph("names")
+    x = _quantized_input(g, (6, 6, 2))
+    c = g.add_node(Conv2D(window=(3, 3), strides=(1, 1), padding="same"), [x], name="c",
+                   weights={"kernel": Weight(_kernel(3, 3, 2, 3))})
+    r = g.add_node(Activation("relu"), [c.output], name="r")
+    q = g.add_node(Quantize(FixedFormat(0, 3, 1, "TRN", "WRAP")), [r.output], name="q")
+    p = g.add_node(MaxPool2D(window=(2, 2), strides=(2, 2)), [q.output], name="p")
+    f = g.add_node(Flatten(), [p.output], name="f")
+    d = g.add_node(Dense(), [f.output], name="d", weights={"kernel": Weight(_kernel(27, 2))})
+    g.set_outputs([d.output])
+    model = to_onnx(g)
+    names = [v.name for v in g.values if v not in g.inputs]
+    model.graph.output.extend([onnx.helper.make_tensor_value_info(n, onnx.TensorProto.DOUBLE, ["N", *g.value(n).shape])
+                               for n in names if n != "d"])
+    xs = RNG.normal(0, 4, (50, 6, 6, 2))
+    got = dict(zip([o.name for o in model.graph.output], run_onnx(g, [xs], model), strict=True))
+    rec = _Recorder(g)
+    rec.run(xs)
+    for n in names:
+        np.testing.assert_array_equal(got[n], rec.env[n], err_msg=n)
+
+
+def test_float_activation_warns_naming_the_layer_and_custom_is_refused():
+    g = Graph("floats")
+    x = _quantized_input(g, (4,))
+    t = g.add_node(Activation("tanh", fn=lambda a: np.tanh(a.astype(np.float32)), dtype="float32"), [x], name="t",
+                   origin="model/my_tanh")
+    sm = g.add_node(Activation("softmax"), [t.output], name="sm", origin="model/probs")
+    g.set_outputs([sm.output])
+    with pytest.warns(NotBitExactWarning, match="my_tanh.*probs"):
+        model = to_onnx(g)
+    xs = RNG.normal(0, 2, (200, 4))
+    got = run_onnx(g, [xs], model)[0]
+    np.testing.assert_allclose(got, interpret(g, xs), rtol=1e-5, atol=1e-6)  # close, not exact: warned above
+
+    g2 = Graph("custom")
+    x2 = _quantized_input(g2, (4,))
+    cu = g2.add_node(Activation("sin2", fn=np.sin), [x2], name="cu", origin="model/wobble")
+    g2.set_outputs([cu.output])
+    with pytest.raises(UnsupportedLayerError, match="wobble.*lookup table"):
+        to_onnx(g2)
+
+
+def test_fixed_point_graph_gives_no_warning():
+    g = Graph("quiet")
+    x = _quantized_input(g, (4,))
+    d = g.add_node(Dense(), [x], name="d", weights={"kernel": Weight(_kernel(4, 2))})
+    g.set_outputs([d.output])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        to_onnx(g)
