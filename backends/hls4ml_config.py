@@ -106,11 +106,17 @@ def _padding(n: int, k: int, s: int) -> int:
 def stream_refusals(graph: Graph) -> list[str]:
     """Why hls4ml 1.3 cannot stream this proxy (``io_stream``), one ``layer (reason)`` per layer; empty if it can.
 
-    - a heterogeneous quantizer: hls4ml implements per-element quantizers for ``io_parallel`` only;
-    - a homogeneous quantizer whose input also feeds another layer: hls4ml cannot fold it into the
-      layer before it, and an unfolded quantizer is ``io_parallel`` only;
+    Measured with hls4ml 1.3.0 (``tests/backends/test_hls4ml_target.py`` pins the refusals):
+
+    - a heterogeneous quantizer: hls4ml implements per-element quantizers for ``io_parallel`` only
+      (``NotImplementedError`` while converting);
+    - a homogeneous quantizer whose input also feeds another layer (or a model input read by two
+      quantizers): hls4ml cannot fold it into the layer before it, and an unfolded quantizer is
+      ``io_parallel`` only (the same ``NotImplementedError``);
     - a pooling layer whose windows reach past the input (``'same'`` padding that really pads):
-      hls4ml's streaming pooling does not pad (the generated firmware fails an assertion).
+      hls4ml's streaming pooling does not pad; the C simulation aborts the process on an assertion.
+
+    Streamed exactly: homogeneous quantizers, 'same' convolutions, 'same' pooling that does not pad.
     """
     names = layer_names(graph)
     bad = []

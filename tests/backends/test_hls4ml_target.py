@@ -34,10 +34,12 @@ from hgq_ir.ir.errors import ConfigError
 from hgq_ir.ir.interpret import interpret
 from hgq_ir.training.calibrate import trace_minmax
 from hgq_ir.training.layers import (
+    HAdd,
     HConv2D,
     HDense,
     HQuantize,
     PAveragePooling2D,
+    PConcatenate,
     PFlatten,
     PMaxPooling2D,
 )
@@ -134,15 +136,13 @@ def _hls4ml_type(t: Any) -> str:
     return base + (">" if modes == ("TRN", "WRAP") else f",{modes[0]},{modes[1]}>")
 
 
-@pytest.mark.parametrize("name", list(zoo.ZOO))
-def test_precisions_are_hls4mls(zoo_models: dict, name: str, tmp_path: Path) -> None:
+def _assert_precisions_are_hls4mls(graph: Any, workdir: Path) -> int:
     """Every type hls4ml 1.3 builds (result, accum, weight, bias of every layer) is the configuration's."""
-    graph = _legal_graph(_zoo(zoo_models, name)[0])
     cfg = hls_config_of(graph)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         proxy = get_target("proxy").emit(graph, "p")
-        hls_model = convert_proxy(proxy, cfg, tmp_path / "prj")
+        hls_model = convert_proxy(proxy, cfg, workdir / "prj")
     assert {n for names in layer_names(graph).values() for n in names} >= {layer.name for layer in proxy.layers}
     checked = 0
     for layer in hls_model.get_layers():
@@ -153,7 +153,29 @@ def test_precisions_are_hls4mls(zoo_models: dict, name: str, tmp_path: Path) -> 
                 continue
             assert stated.get(key) == _hls4ml_type(t), (layer.name, key)
             checked += 1
-    assert checked >= 15
+    return checked
+
+
+@pytest.mark.parametrize("name", list(zoo.ZOO))
+def test_precisions_are_hls4mls(zoo_models: dict, name: str, tmp_path: Path) -> None:
+    assert _assert_precisions_are_hls4mls(_legal_graph(_zoo(zoo_models, name)[0]), tmp_path) >= 15
+
+
+def test_precisions_of_pairwise_chains(tmp_path: Path) -> None:
+    """A 3-input HAdd and a 4-input PConcatenate: chains of pairwise layers, each typed as hls4ml types it."""
+    keras.utils.set_random_seed(3)
+    inp = keras.Input((8,), name="x")
+    q = HQuantize(name="q")(inp)
+    ds = [HDense(4, name=f"d{j}")(q) for j in range(3)]
+    s = HAdd(name="add")(ds)  # quantizer 'add' is a reserved name: 'add_q'
+    out = HDense(2, name="o")(PConcatenate(name="cat")([s, *ds]))
+    model = keras.Model(inp, out)
+    zoo.randomize(model, 3)
+    trace_minmax(model, zoo.data((8,), 3, n=512)[0], verbose=False)
+    graph = _legal_graph(model)
+    assert layer_names(graph)["cat"] == ["cat_1", "cat_2", "cat"]
+    assert layer_names(graph)["add"] == ["add_q"]
+    assert _assert_precisions_are_hls4mls(graph, tmp_path) >= 25
 
 
 def test_json_round_trip(zoo_models: dict, tmp_path: Path) -> None:
