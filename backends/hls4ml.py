@@ -27,9 +27,9 @@ def hls_config(layer_config: dict[str, dict] | None = None, precision: str = DEF
     return config
 
 
-def to_hls4ml(proxy: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
-              precision: str = DEFAULT_PRECISION, layer_config: dict[str, dict] | None = None,
-              quiet: bool = True) -> Any:
+def proxy_to_hls4ml(proxy: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
+                    precision: str = DEFAULT_PRECISION, layer_config: dict[str, dict] | None = None,
+                    quiet: bool = True) -> Any:
     """An hls4ml ``ModelGraph`` of a proxy model (not compiled), under :func:`hls_config`.
 
     The test oracle's conversion: a tiny model-wide ``precision`` shows any value the proxy does

@@ -297,8 +297,12 @@ def _read_qonnx(model: Any, names: list[str], xs: list[np.ndarray]) -> dict:
 
 def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndarray], reference: str,
                hls_dir: str | None) -> ExecutorCheck:
-    """hls4ml's C simulation of the proxy (compiled with g++ in ``hls_dir`` or a temporary folder)."""
-    from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
+    """hls4ml's C simulation of the proxy under the ``hls4ml`` target's configuration.
+
+    Compiled with g++ in ``hls_dir`` (or a temporary folder); not run, saying so, without g++.
+    """
+    from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, convert_proxy
+    from hgq_ir.backends.hls4ml_config import hls_config_of
 
     if shutil.which("g++") is None:
         return ExecutorCheck("hls4ml C simulation", reference, rows=len(xs[0]),
@@ -306,7 +310,9 @@ def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndar
 
     def run(a: list[np.ndarray]) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory() if hls_dir is None else contextlib.nullcontext(hls_dir) as d:
-            m = to_hls4ml(proxy, d)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Config key parallelization_factor is defined")
+                m = convert_proxy(proxy, hls_config_of(graph), d)
             compile_quietly(m)
             return _as_list(c_simulate(m, a if len(a) > 1 else a[0], [tuple(v.shape) for v in graph.outputs]))
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, to_hls4ml
+from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, proxy_to_hls4ml
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,7 +45,7 @@ class HlsModel:
         self.proxy = proxy
         self.output_dir = Path(workdir) / f"hls4ml_prj_{proxy.name}"
         t0 = time.perf_counter()
-        self.hls_model = to_hls4ml(proxy, self.output_dir, layer_config=layer_config, quiet=quiet)
+        self.hls_model = proxy_to_hls4ml(proxy, self.output_dir, layer_config=layer_config, quiet=quiet)
         t1 = time.perf_counter()
         compile_quietly(self.hls_model, quiet)
         t2 = time.perf_counter()
