@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hgq_ir.backends.hls4ml_precision import Requests, chain_precision, node_precision
-from hgq_ir.backends.keras_proxy import free_name, fused_relu, hls_safe_name
+from hgq_ir.backends.keras_proxy import layer_names
 
 from hgq_ir.ir.errors import ConfigError
 from hgq_ir.ir.graph import Graph, Node
@@ -29,36 +29,6 @@ from hgq_ir.ir.graph import Graph, Node
 DEFAULT_PRECISION = "fixed<16,6>"
 IO_TYPES = ("io_parallel", "io_stream")
 CONVERSION_OPTIONS = ("aggressive", "unary_lut_max_table_size", "calibration")
-
-
-def layer_names(graph: Graph) -> dict[str, list[str]]:
-    """Node name -> the names of the hls4ml layers it becomes, as :func:`keras_proxy.to_keras_proxy` names them.
-
-    Quantizers named like a C++ keyword or an nnet function get the proxy's ``_q`` name; an Add or
-    Concatenate of ``n > 2`` inputs becomes ``n - 1`` pairwise layers (the last keeps the node's
-    name); a relu absorbed by the kernel layer before it is the layer hls4ml splits off again,
-    ``<kernel layer>_relu``.
-    """
-    taken = {n.name for n in graph.nodes}
-    absorbed: dict[str, str] = {}
-    names: dict[str, list[str]] = {}
-    for node in graph.nodes:
-        if node.name in absorbed:
-            names[node.name] = [absorbed[node.name]]
-        elif node.op.quantizer_format is not None:
-            name = hls_safe_name(node.name, taken)
-            taken.add(name)
-            names[node.name] = [name]
-        elif node.op.kind in ("Add", "Concatenate") and len(node.inputs) > 2:
-            chain = [free_name(f"{node.name}_{j}", taken) for j in range(1, len(node.inputs) - 1)]
-            taken.update(chain)
-            names[node.name] = [*chain, node.name]
-        else:
-            relu = fused_relu(graph, node)
-            if relu is not None:
-                absorbed[relu.name] = f"{node.name}_relu"
-            names[node.name] = [node.name]
-    return names
 
 
 def _layer_entry(node: Node, precision: dict[str, str]) -> dict[str, Any]:

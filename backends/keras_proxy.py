@@ -111,12 +111,42 @@ def free_name(name: str, taken: set[str] | frozenset[str]) -> str:
     return new
 
 
+def layer_names(graph: Graph) -> dict[str, list[str]]:
+    """Node name -> the names of the hls4ml layers it becomes, as :func:`to_keras_proxy` names them.
+
+    Quantizers named like a C++ keyword or an nnet function get the proxy's ``_q`` name; an Add or
+    Concatenate of ``n > 2`` inputs becomes ``n - 1`` pairwise layers (the last keeps the node's
+    name); a relu absorbed by the kernel layer before it is the layer hls4ml splits off again,
+    ``<kernel layer>_relu``.
+    """
+    taken = {n.name for n in graph.nodes}
+    absorbed: dict[str, str] = {}
+    names: dict[str, list[str]] = {}
+    for node in graph.nodes:
+        if node.name in absorbed:
+            names[node.name] = [absorbed[node.name]]
+        elif node.op.quantizer_format is not None:
+            name = hls_safe_name(node.name, taken)
+            taken.add(name)
+            names[node.name] = [name]
+        elif node.op.kind in ("Add", "Concatenate") and len(node.inputs) > 2:
+            chain = [free_name(f"{node.name}_{j}", taken) for j in range(1, len(node.inputs) - 1)]
+            taken.update(chain)
+            names[node.name] = [*chain, node.name]
+        else:
+            relu = fused_relu(graph, node)
+            if relu is not None:
+                absorbed[relu.name] = f"{node.name}_relu"
+            names[node.name] = [node.name]
+    return names
+
+
 @dataclass
 class EmitContext:
-    """What emitters share while a proxy is built: the graph, the Keras names taken, absorbed nodes."""
+    """What emitters share while a proxy is built: the graph, each node's layer names, absorbed nodes."""
 
     graph: Graph
-    taken: set[str]
+    names: dict[str, list[str]]
     absorbed: set[str] = field(default_factory=set)
     tensors: dict[str, Any] = field(default_factory=dict)
 
@@ -131,9 +161,8 @@ def _quantizer(node: Node, args: list[Any], ctx: EmitContext) -> Any:
     target = node.meta.get("overrides_for")
     if pf is not None and target:
         overrides = {"layers": {target: {"parallelization_factor": int(pf)}}}
-    name = hls_safe_name(node.name, ctx.taken)
-    ctx.taken.add(name)
-    layer = FixedPointQuantizer.from_format(fmt, name=name, overrides=overrides, rank=len(node.output.shape))
+    layer = FixedPointQuantizer.from_format(fmt, name=ctx.names[node.name][0], overrides=overrides,
+                                            rank=len(node.output.shape))
     return layer(args[0])
 
 
@@ -171,7 +200,6 @@ def _kernel_layer(make: Callable[[Node, str | None], keras.layers.Layer]) -> Emi
     def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
         relu = fused_relu(ctx.graph, node)
         layer = make(node, "relu" if relu is not None else None)
-        ctx.taken.add(layer.name)
         out = layer(args[0])
         _serializable_initializers(layer)
         if relu is not None:
@@ -199,9 +227,7 @@ def _layer(make: Callable[[Node], keras.layers.Layer]) -> Emitter:
     """An emitter building one layer ``make(node)`` and calling it on the node's input."""
 
     def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
-        layer = make(node)
-        ctx.taken.add(layer.name)
-        return layer(args[0])
+        return make(node)(args[0])
 
     return emit
 
@@ -249,9 +275,7 @@ def _pairwise(make: Callable[[Node, str], keras.layers.Layer]) -> Emitter:
 
     def emit(node: Node, args: list[Any], ctx: EmitContext) -> Any:
         acc = args[0]
-        for j, t in enumerate(args[1:], start=1):
-            name = node.name if j == len(args) - 1 else free_name(f"{node.name}_{j}", ctx.taken)
-            ctx.taken.add(name)
+        for name, t in zip(ctx.names[node.name], args[1:], strict=False):  # one input: no layer
             acc = make(node, name)([acc, t])
         return acc
 
@@ -264,7 +288,6 @@ BATCHNORM_WEIGHTS = ("gamma", "beta", "moving_mean", "moving_variance")
 def _batchnorm(node: Node, args: list[Any], ctx: EmitContext) -> Any:
     layer = keras.layers.BatchNormalization(epsilon=node.op.epsilon, name=node.name,
                                             center="beta" in node.weights, scale="gamma" in node.weights)
-    ctx.taken.add(layer.name)
     out = layer(args[0])
     layer.set_weights([np.asarray(node.weights[n].array, dtype=np.float32) for n in BATCHNORM_WEIGHTS
                        if n in node.weights])
@@ -321,7 +344,7 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       "position wide with a kernel or stride that does not fit the input: " + ", ".join(convs)
                       + "; the IR and hls4ml agree with each other (use padding='valid' there)",
                       NotBitExactWarning, stacklevel=2)
-    ctx = EmitContext(graph, {n.name for n in graph.nodes})
+    ctx = EmitContext(graph, layer_names(graph))
     for node in graph.nodes:
         if node.name in ctx.absorbed:
             continue
