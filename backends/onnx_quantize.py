@@ -118,9 +118,7 @@ def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, .
     e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
     live = q.b > 0
     unit = np.ldexp(1.0, q.f) if p.rounds else np.ones(q.shape)  # integer units when rounding
-    t = e.mul(x, unit, "scale to units of the grid 2**-f" if p.rounds else "")
-    if p.rounds:
-        t = _round(e, t, fmt.round, p.cheap_half)
+    t = _round(e, x, unit, fmt.round, p.cheap_half) if p.rounds else x
     lo_v, hi_v = bounds(q)
     lo_u, hi_u = lo_v * unit, hi_v * unit
     mode = fmt.overflow
@@ -143,22 +141,27 @@ def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, .
     return t
 
 
-def _round(e: _Emit, v: str, mode: str, cheap: bool) -> str:
-    """Integer ``v`` rounded with ``mode``, exactly."""
+def _round(e: _Emit, x: str, unit: np.ndarray, mode: str, cheap: bool) -> str:
+    """``x * unit`` rounded to an integer with ``mode``, exactly (the scaling folded into the first step)."""
+
+    def scaled() -> str:
+        return e.mul(x, unit, "scale to units of the grid 2**-f")
+
     if mode == "TRN":
-        return e.op("Floor", [v], "TRN: floor")
+        return e.op("Floor", [scaled()], "TRN: floor")
     if mode == "RND_CONV":
-        return e.op("Round", [v], "RND_CONV: round half to even")
+        return e.op("Round", [scaled()], "RND_CONV: round half to even")
     if mode == "TRN_ZERO":
+        v = scaled()
         frac = e.op("Mod", [v, e.c(np.ones(()))], "TRN_ZERO: fmod(v, 1)", fmod=1)
         return e.op("Sub", [v, frac], "TRN_ZERO: v - fmod(v, 1)")
     if mode in ("RND_MIN_INF", "RND_INF") and not cheap:
-        return _literal(e, v, mode)
+        return _literal(e, scaled(), mode)
     if mode in ("RND", "RND_MIN_INF"):
-        return _half(e, v, mode == "RND", cheap)
+        return _half(e, x, unit, mode == "RND", cheap)
     # ties away from / towards zero: the sign times the magnitude rounded half up / half down
-    mag = _half(e, e.op("Abs", [v], f"{mode}: |v|"), mode == "RND_INF", False)
-    return e.op("Mul", [e.op("Sign", [v], f"{mode}: sign"), mag], f"{mode}: sign * rounded |v|")
+    mag = _half(e, e.op("Abs", [x], f"{mode}: |x|"), unit, mode == "RND_INF", cheap)
+    return e.op("Mul", [e.op("Sign", [x], f"{mode}: sign"), mag], f"{mode}: sign * rounded |v|")
 
 
 def _literal(e: _Emit, v: str, mode: str) -> str:
@@ -177,13 +180,14 @@ def _literal(e: _Emit, v: str, mode: str) -> str:
     return e.op("Add", [fl, e.op("Cast", [up], f"{mode}: 0/1", to=elem_type(e.dtype))], f"{mode}: floor(v) + up")
 
 
-def _half(e: _Emit, v: str, up: bool, cheap: bool) -> str:
-    """``v`` rounded half up (``up``) or half down, exactly."""
+def _half(e: _Emit, x: str, unit: np.ndarray, up: bool, cheap: bool) -> str:
+    """``v = x * unit`` rounded half up (``up``) or half down, exactly."""
     name = "RND" if up else "RND_MIN_INF"
     if cheap:
+        v = e.mul(x, unit, "scale to units of the grid 2**-f")
         s = e.add(v, np.asarray(0.5 if up else -0.5), f"{name}: v +- 1/2 (exact: the input's format fits)")
         return e.op("Floor" if up else "Ceil", [s], f"{name}: round")
-    two = e.mul(v, np.asarray(2.0), f"{name}: 2v")
+    two = e.mul(x, 2 * unit, f"{name}: 2v (in half units of the grid)")
     inner = e.op("Floor" if up else "Ceil", [two], f"{name}: {'floor' if up else 'ceil'}(2v)")
     half = e.mul(inner, np.asarray(0.5), f"{name}: halve")
     return e.op("Ceil" if up else "Floor", [half], f"{name}: {'ceil' if up else 'floor'} of the half")
@@ -200,7 +204,7 @@ def _wrap(e: _Emit, n: str, q: FixedFormat, unit: np.ndarray, small: bool) -> st
         return e.op("Sub", [n, e.mul(periods, period, "WRAP: periods * 2**b")], "WRAP: n - periods * 2**b")
     # mirror the interpreter step by step: mod(n - n_min, 2**b) + n_min
     n_min = np.where(q.k == 1, -period / 2, 0.0)
-    a = e.op("Sub", [n, e.c(n_min)], "WRAP: a = n - n_min")
+    a = e.add(n, -n_min, "WRAP: a = n - n_min")
     periods = e.op("Floor", [e.mul(a, 1.0 / period, "WRAP: a / 2**b")], "WRAP: whole periods")
     r = e.op("Sub", [a, e.mul(periods, period, "WRAP: periods * 2**b")], "WRAP: mod(a, 2**b)")
     return e.add(r, n_min, "WRAP: + n_min")
