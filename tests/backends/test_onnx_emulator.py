@@ -17,8 +17,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 from hgq_ir.backends.onnx_emulator import to_onnx
+from hgq_ir.backends.registry import get_target
 
-from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.errors import InexactError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
 from hgq_ir.ir.graph import Graph, Weight
 from hgq_ir.ir.interpret import Interpreter, interpret
@@ -306,3 +307,25 @@ def test_fixed_point_graph_gives_no_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         to_onnx(g)
+
+
+def test_more_than_53_bits_is_refused_like_the_interpreter_refuses_it():
+    g = Graph("wide")
+    x = _quantized_input(g, (2,), FixedFormat(1, 30, 10))
+    d = g.add_node(Dense(), [x], name="d", origin="model/huge",
+                   weights={"kernel": Weight(np.array([[2.0**20 + 2.0**-12], [1.0]]))})
+    g.set_outputs([d.output])
+    with pytest.raises(InexactError, match="huge.*53"):
+        to_onnx(g)
+
+
+def test_the_registry_writes_a_model_onnxruntime_loads(tmp_path):
+    g = Graph("written")
+    x = _quantized_input(g, (3,))
+    d = g.add_node(Dense(), [x], name="d", weights={"kernel": Weight(_kernel(3, 2))})
+    g.set_outputs([d.output])
+    target = get_target("onnx")
+    path = target.write(target.emit(g, "written"), tmp_path / "m.onnx")
+    sess = session(onnx.load(str(path)))
+    xs = RNG.normal(0, 3, (100, 3))
+    np.testing.assert_array_equal(sess.run(None, {"x": xs})[0], interpret(g, xs))
