@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
+from hgq_ir.backends.onnx_builder import OnnxBuilder
 
 from hgq_ir.ir import fixed
 from hgq_ir.ir.fixed import FixedFormat
@@ -155,29 +155,11 @@ def _round(e: _Emit, x: str, unit: np.ndarray, mode: str, cheap: bool) -> str:
         v = scaled()
         frac = e.op("Mod", [v, e.c(np.ones(()))], "TRN_ZERO: fmod(v, 1)", fmod=1)
         return e.op("Sub", [v, frac], "TRN_ZERO: v - fmod(v, 1)")
-    if mode in ("RND_MIN_INF", "RND_INF") and not cheap:
-        return _literal(e, scaled(), mode)
     if mode in ("RND", "RND_MIN_INF"):
         return _half(e, x, unit, mode == "RND", cheap)
     # ties away from / towards zero: the sign times the magnitude rounded half up / half down
     mag = _half(e, e.op("Abs", [x], f"{mode}: |x|"), unit, mode == "RND_INF", cheap)
     return e.op("Mul", [e.op("Sign", [x], f"{mode}: sign"), mag], f"{mode}: sign * rounded |v|")
-
-
-def _literal(e: _Emit, v: str, mode: str) -> str:
-    """The interpreter's own steps, ``floor(v) + (frac > 1/2 or frac == 1/2 and tie_up)``, float for float.
-
-    ``frac = v - floor(v)`` rounds for ``v`` just above -1/2 (to exactly 1/2): the two modes whose tie
-    goes down there (RND_MIN_INF; RND_INF below 0) see a tie, so the formula is followed literally.
-    """
-    fl = e.op("Floor", [v], f"{mode}: floor(v)")
-    frac = e.op("Sub", [v, fl], f"{mode}: frac = v - floor(v)")
-    up = e.op("Greater", [frac, e.c(np.asarray(0.5))], f"{mode}: frac > 1/2")
-    if mode == "RND_INF":
-        tie = e.op("Equal", [frac, e.c(np.asarray(0.5))], f"{mode}: frac == 1/2")
-        pos = e.op("Greater", [v, e.c(np.zeros(()))], f"{mode}: v > 0 (ties go up)")
-        up = e.op("Or", [up, e.op("And", [tie, pos], f"{mode}: a tie above 0")], f"{mode}: round up")
-    return e.op("Add", [fl, e.op("Cast", [up], f"{mode}: 0/1", to=elem_type(e.dtype))], f"{mode}: floor(v) + up")
 
 
 def _half(e: _Emit, x: str, unit: np.ndarray, up: bool, cheap: bool) -> str:

@@ -243,8 +243,9 @@ def round_to_integer(x: np.ndarray, mode: str) -> np.ndarray:
     if mode == "TRN_ZERO":
         return np.trunc(x)
     fl = np.floor(x)
-    frac = x - fl
-    up, tie = frac > 0.5, frac == 0.5
+    frac = x - fl  # exact, except on (-1/2, 0): 1 + x may round to exactly 1/2 there
+    near_zero = (x > -0.5) & (x < 0)  # whose true fraction 1 + x is above 1/2
+    up, tie = (frac > 0.5) | near_zero, (frac == 0.5) & ~near_zero
     if mode == "RND":
         tie_up = np.ones_like(tie)
     elif mode == "RND_ZERO":

@@ -174,3 +174,37 @@ def test_multiply_max_union_and_avgpool_formats_hold_every_result():
     np.testing.assert_array_equal(quantize(xb, u), xb)
     # (-2) * (-2) = 4 is reached: i = 3 is needed, and no more
     assert multiply_format(FixedFormat(1, 1, 1), FixedFormat(1, 1, 1)).summary() == "fx<k1 i3 f2>"
+
+
+def test_round_to_integer_is_exact_on_awkward_doubles():
+    """Every mode against exact rational rounding, on doubles whose fraction ``x - floor(x)`` rounds.
+
+    Just above -1/2, ``1 + x`` rounds to exactly 1/2 in float64: a tie that is not one.
+    """
+    from fractions import Fraction
+
+    from hgq_ir.ir.fixed import round_to_integer
+
+    rng = np.random.default_rng(7)
+    awkward = [np.nextafter(-0.5, 0.0), np.nextafter(-0.5, -1.0), np.nextafter(0.5, 0.0), np.nextafter(0.5, 1.0),
+               -0.5, 0.5, -1.5, 2.5, -2.0**-60, 2.0**-60, np.nextafter(-1.5, 0.0), np.nextafter(-1.5, -2.0),
+               2.0**52 + 1, -(2.0**52) - 1, 2.0**53, 4503599627370495.5, -4503599627370495.5]
+    spread = rng.uniform(-1, 1, 2000) * 2.0 ** rng.integers(-60, 50, 2000)
+    x = np.concatenate([awkward, rng.uniform(-1, 1, 2000), spread])
+
+    def exact(v: float, mode: str) -> float:
+        q = Fraction(v)
+        fl = q.numerator // q.denominator
+        frac = q - fl
+        if mode == "TRN":
+            return fl
+        if mode == "TRN_ZERO":
+            return fl if q >= 0 or frac == 0 else fl + 1
+        if frac != Fraction(1, 2):
+            return fl + (frac > Fraction(1, 2))
+        tie_up = {"RND": True, "RND_MIN_INF": False, "RND_INF": q > 0, "RND_ZERO": q < 0, "RND_CONV": fl % 2 == 1}
+        return fl + tie_up[mode]
+
+    for mode in ("TRN", "TRN_ZERO", "RND", "RND_CONV", "RND_INF", "RND_ZERO", "RND_MIN_INF"):
+        want = np.array([exact(float(v), mode) for v in x], dtype=np.float64)
+        np.testing.assert_array_equal(round_to_integer(x, mode), want, err_msg=mode)
