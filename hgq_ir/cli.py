@@ -112,7 +112,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     where its values leave the interpreter's. A mismatch is explained by the conversion's
     NotBitExactWarnings (float values, approximated activations, hls4ml quirks).
     """
-    from hgq_ir.verify import verify
+    from hgq_ir.verification import verify
 
     x = None
     if args.data:

@@ -126,7 +126,7 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     from hgq_ir.convert import convert, lift, run_passes
     from hgq_ir.report import layer_report, total_bops
     from hgq_ir.training.calibrate import trace_minmax
-    from hgq_ir.verify import verify
+    from hgq_ir.verification import verify
 
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)

@@ -48,7 +48,7 @@ from hgq_ir.ir.errors import InexactError, TableTooLargeError, UnsupportedLayerE
 from hgq_ir.ir.fixed import FixedFormat, quantize  # noqa: E402
 from hgq_ir.training import layers as H  # noqa: E402
 from hgq_ir.training.layers.graph import iter_layers  # noqa: E402
-from hgq_ir.verify import RecordingInterpreter  # noqa: E402
+from hgq_ir.verification import RecordingInterpreter  # noqa: E402
 
 SPEC_VERSION = 1
 ZERO_BITS = -8  # fractional bits of a "0-bit" element: RND sends |v| < 128 to 0
@@ -724,7 +724,7 @@ error on a generated (valid) model is a refusal, counted as a failure."""
 
 class OverflowInterpreter(RecordingInterpreter):
     """The exact interpreter, flagging per row (``dirty``) whether a Quantize overflowed or a Signature changed
-    its input (``hgq_ir.verify.RecordingInterpreter.overflow_rows``)."""
+    its input (``hgq_ir.verification.RecordingInterpreter.overflow_rows``)."""
 
     def __init__(self, graph: Any) -> None:
         super().__init__(graph, keep_values=False)
