@@ -79,7 +79,7 @@ def emit_conv(node: Node, ctx: QonnxContext) -> Emitted:
         kernel = weight_tensor(ctx, node, "kernel", F32, perm=(rank + 1, rank, *range(rank)))
         ins = [kernel] + ([weight_tensor(ctx, node, "bias", F32)] if "bias" in node.weights else [])
         doc = "float32 Conv: every partial sum fits 24 bits (proven from formats)"
-        return _nchw(ctx, node, x, F32, "Conv", ins, doc), F32
+        return _nchw(ctx, node, x, F32, "Conv", ins, doc, dilations=[1] * rank, group=1), F32
     if fin is None:
         warn_inexact(node, "it reads float values (no quantizer before it): the float64 sum's order may differ "
                            "from the interpreter's")
@@ -100,7 +100,8 @@ def emit_conv(node: Node, ctx: QonnxContext) -> Emitted:
 def emit_maxpool(node: Node, ctx: QonnxContext) -> Emitted:
     """MaxPool1D/2D: ``MaxPool`` in the input's dtype (no arithmetic: exact)."""
     x, dt = ctx.arg(node)
-    return _nchw(ctx, node, x, dt, "MaxPool", [], "max: exact in any float type; padded cells never win"), dt
+    doc = "max: exact in any float type; padded cells never win"
+    return _nchw(ctx, node, x, dt, "MaxPool", [], doc, dilations=[1] * node.op.rank), dt
 
 
 def emit_avgpool(node: Node, ctx: QonnxContext) -> Emitted:
