@@ -261,3 +261,26 @@ def test_written_file_passes_the_checker_and_opens_in_modelwrapper(tmp_path):
         warnings.simplefilter("error", NotBitExactWarning)
         got = execute_qonnx(onnx.load(str(path)), [X_QUANT[:64]])
     assert len(got) == len(MODES)
+
+
+def test_homogeneous_weights_are_a_quant_with_a_scalar_po2_scale_feeding_matmul():
+    g = Graph("mlp")
+    x = g.add_input("x", (4,))
+    q = g.add_node(Signature(FixedFormat(1, 2, 3, "TRN", "SAT")), [x], name="sig").output
+    wf = FixedFormat(1, 1, 4, "RND_CONV", "SAT")
+    d = g.add_node(Dense(), [q], name="d", weights={"kernel": weight((4, 3), wf), "bias": weight((3,), wf)}).output
+    g.set_outputs([g.add_node(Quantize(FixedFormat(1, 3, 2, "RND_CONV", "SAT")), [d], name="out").output])
+    m = check_every_value(g, data((4,)))
+    nodes = {o: n for n in m.graph.node for o in n.output}
+    inits = {t.name: onnx.numpy_helper.to_array(t) for t in m.graph.initializer}
+    matmul = next(n for n in m.graph.node if n.op_type == "MatMul")
+    wq = nodes[matmul.input[1]]
+    assert wq.op_type == "Quant" and wq.input[0] in inits and inits[wq.input[1]].shape == ()
+    assert float(inits[wq.input[1]]) == 2.0**-4 and float(inits[wq.input[3]]) == 6.0
+    assert [n.op_type for n in m.graph.node if n.output[0] in ("sig", "out")] == ["Quant", "Quant"]
+
+
+def test_an_input_float32_cannot_hold_warns():
+    g = quantizer_bank(FORMATS["homogeneous"])
+    with pytest.warns(NotBitExactWarning, match="not exactly float32"):
+        execute_qonnx(to_qonnx(g), [np.full((2, 8), 2.0**30 + 2.0**-5)])
