@@ -17,6 +17,9 @@ into that form wherever this keeps every value:
    exact format, so that hls4ml types it exactly (otherwise its default ``fixed<16,6>``).
 5. qonnx's ``cleanup_model``, ``ConvertToChannelsLastAndClean`` (the target's Transposes around
    Conv/MaxPool disappear), ``GemmToMatMul``, ``cleanup_model``.
+6. ``Transpose -> AveragePool -> Transpose`` (to channels-first and back; qonnx has no
+   channels-last AveragePool, hls4ml wants one): one AveragePool in the
+   ``qonnx.custom_op.channels_last`` domain reading and writing channels-last tensors.
 
 :func:`input_precision` chooses the input layer's type so that hls4ml's conversion of the float64
 input loses nothing the first quantizer would keep, and :func:`qonnx_to_hls4ml` does everything and
@@ -42,7 +45,7 @@ from onnx import TensorProto, numpy_helper
 
 from hgq_ir.ir.errors import InexactError, NotBitExactWarning
 
-__all__ = ["input_precision", "prepare_for_hls4ml", "qonnx_to_hls4ml"]
+__all__ = ["input_precision", "pool_precisions", "prepare_for_hls4ml", "qonnx_to_hls4ml"]
 
 #: standard ops whose constant operand hls4ml types with the Quant wrapped around it (rule 4)
 ARITHMETIC = ("Add", "Sub", "Mul")
@@ -201,7 +204,36 @@ def prepare_for_hls4ml(model: onnx.ModelProto | str | os.PathLike) -> Any:
     mw = cleanup_model(ModelWrapper(proto))
     mw = mw.transform(ConvertToChannelsLastAndClean(make_input_channels_last=False))
     mw = mw.transform(GemmToMatMul())
-    return cleanup_model(mw)
+    mw = cleanup_model(mw)
+    _channels_last_average_pools(mw.model.graph)
+    return mw
+
+
+def _channels_last_average_pools(graph: onnx.GraphProto) -> None:
+    """Rule 6: Transpose(to NC...) -> AveragePool -> Transpose(to N...C) becomes one channels-last AveragePool."""
+    producer = {o: n for n in graph.node for o in n.output}
+    uses: dict[str, int] = {}
+    for n in graph.node:
+        for t in n.input:
+            uses[t] = uses.get(t, 0) + 1
+    outputs = {v.name for v in graph.output}
+    for pool in [n for n in graph.node if n.op_type == "AveragePool" and n.domain == ""]:
+        before = producer.get(pool.input[0])
+        after = [n for n in graph.node if pool.output[0] in n.input]
+        if before is None or before.op_type != "Transpose" or len(after) != 1 or after[0].op_type != "Transpose":
+            continue
+        rank = len(_attr(before, "perm"))
+        to_cf, to_cl = [0, rank - 1, *range(1, rank - 1)], [0, *range(2, rank), 1]
+        if (list(_attr(before, "perm")) != to_cf or list(_attr(after[0], "perm")) != to_cl
+                or uses.get(before.output[0]) != 1 or {pool.output[0], before.output[0]} & outputs):
+            continue
+        pool.input[0], pool.output[0] = before.input[0], after[0].output[0]
+        pool.domain = "qonnx.custom_op.channels_last"
+        dead = {before.output[0], after[0].input[0]}
+        graph.node.remove(before)
+        graph.node.remove(after[0])
+        for v in [v for v in graph.value_info if v.name in dead]:
+            graph.value_info.remove(v)
 
 
 def _constant_of(model: Any, tensor: str) -> np.ndarray | None:
@@ -258,13 +290,51 @@ def input_precision(model: Any) -> str:
     return "fixed<64,32,TRN,SAT>"
 
 
+def _quant_type(model: Any, tensor: str) -> tuple[bool, int, int] | None:
+    """``(signed, integer bits incl. sign, fractional bits)`` of the scalar PO2 Quant producing ``tensor``."""
+    q = model.find_producer(tensor)
+    if q is None or q.op_type not in ("Quant", "IntQuant"):
+        return None
+    scale, bits = model.get_initializer(q.input[1]), model.get_initializer(q.input[3])
+    if scale is None or bits is None or np.size(scale) != 1 or not _is_po2(scale):
+        return None
+    f = -int(np.log2(float(np.asarray(scale).flat[0])))
+    signed = bool(_attr(q, "signed", 1))
+    return signed, int(np.asarray(bits).flat[0]) - f, f
+
+
+def pool_precisions(model: Any) -> dict[str, str]:
+    """Result types of the prepared ``model``'s AveragePool layers that keep every bit of the average.
+
+    hls4ml 1.3 gives an average pool its input's type as result type (hls4ml #1297), dropping
+    the ``log2(window)`` bits the division adds; this is the input Quant's type with those bits
+    (unpadded power-of-2 windows only, where the average is exact). Warns
+    :class:`NotBitExactWarning` naming the pool otherwise.
+    """
+    out = {}
+    for node in model.graph.node:
+        if node.op_type != "AveragePool":
+            continue
+        t = _quant_type(model, node.input[0])
+        cells = int(np.prod(_attr(node, "kernel_shape")))
+        if t is None or cells & (cells - 1) or any(_attr(node, "pads", [0])):
+            warnings.warn(f"hls4ml: AveragePool {node.name!r} keeps hls4ml's result type (its input's), which "
+                          "rounds the average", NotBitExactWarning, stacklevel=2)
+            continue
+        signed, integer, f = t
+        extra = cells.bit_length() - 1
+        out[node.name] = f"{'' if signed else 'u'}fixed<{integer + f + extra},{integer}>"
+    return out
+
+
 def qonnx_to_hls4ml(model: onnx.ModelProto | str | os.PathLike, output_dir: str | os.PathLike,
                     backend: str = "Vitis", io_type: str = "io_parallel", input_precision_type: str | None = None,
                     hls_config: dict | None = None, **kwargs: Any) -> Any:
     """hls4ml 1.3's model of the ``qonnx`` target model ``model``, through hls4ml's own ONNX frontend.
 
     ``prepare_for_hls4ml``, then ``config_from_onnx_model(granularity='name')`` with the input
-    layer typed by :func:`input_precision` (or ``input_precision_type``), ``hls_config``'s
+    layer typed by :func:`input_precision` (or ``input_precision_type``), average pools by
+    :func:`pool_precisions`, ``hls_config``'s
     ``LayerName`` entries merged over it, then ``convert_from_onnx_model``. ``kwargs`` go to
     hls4ml (``part``, ``clock_period``...). Returns the uncompiled hls4ml model; compile it and
     call ``predict`` on float64 C-contiguous arrays. Example::
@@ -280,6 +350,8 @@ def qonnx_to_hls4ml(model: onnx.ModelProto | str | os.PathLike, output_dir: str 
     name = mw.graph.input[0].name
     cfg["LayerName"].setdefault(name, {}).setdefault("Precision", {})["result"] = (
         input_precision_type or input_precision(mw))
+    for layer, precision in pool_precisions(mw).items():
+        cfg["LayerName"].setdefault(layer, {}).setdefault("Precision", {})["result"] = precision
     for layer, entry in ((hls_config or {}).get("LayerName") or {}).items():
         cfg["LayerName"].setdefault(layer, {}).update(entry)
     return hls4ml.converters.convert_from_onnx_model(mw, output_dir=os.fspath(output_dir), backend=backend,
