@@ -272,4 +272,8 @@ def to_qonnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
         b.output(tensor, dt, ("N", *v.shape))
     doc = ("hgq-ir qonnx target: run with hgq_ir.backends.qonnx_export.execute_qonnx (qonnx's execute_onnx); "
            "bit-exact with hgq_ir.interpret except where a NotBitExactWarning was raised")
-    return b.model(doc=doc)
+    model = b.model(doc=doc)
+    # hls4ml 1.3's ONNX parser reads every node input's shape from value_info, initializers included
+    model.graph.value_info.extend(onnx.helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
+                                  for t in model.graph.initializer)
+    return model

@@ -56,6 +56,16 @@ def const(b: OnnxBuilder, value: Any, dtype: Any, name: str = "c") -> str:
     return cache[key]
 
 
+def own_const(b: OnnxBuilder, value: Any, dtype: Any, name: str) -> str:
+    """A new initializer holding ``value`` (never shared: qonnx's cleanup copies shared Quant parameters
+    without their shapes, and hls4ml 1.3's parser needs every Quant input's shape)."""
+    arr = np.asarray(value, dtype=dtype)
+    tname = b.fresh(name)
+    b.initializers.append(numpy_helper.from_array(arr, tname))
+    b.declare(tname, arr.dtype, arr.shape)
+    return tname
+
+
 def compact(a: np.ndarray) -> np.ndarray:
     """A 0-d array when every element of ``a`` is equal (a scalar initializer), else ``a``."""
     a = np.asarray(a)
@@ -72,8 +82,9 @@ def fits_float32(a: np.ndarray) -> bool:
 def quant(b: OnnxBuilder, x: str, scale: np.ndarray, bits: float, signed: bool, narrow: bool, mode: str,
           shape: tuple, doc: str = "", name: str = "quant") -> str:
     """One qonnx ``Quant`` node (zero point 0, 0-d float32 bit width); returns its float32 output."""
-    ins = [x, const(b, compact(scale), np.float32, "scale"), const(b, 0.0, np.float32, "zeropt"),
-           const(b, float(bits), np.float32, "bitwidth")]
+    ins = [x, own_const(b, compact(scale), np.float32, f"{name}_scale"),
+           own_const(b, 0.0, np.float32, f"{name}_zeropt"),
+           own_const(b, float(bits), np.float32, f"{name}_bitwidth")]
     return b.op("Quant", ins, name=name, domain=QONNX_DOMAIN, doc=doc, out_dtype=np.float32, out_shape=shape,
                 signed=int(bool(signed)), narrow=int(bool(narrow)), rounding_mode=mode)
 
