@@ -44,6 +44,21 @@ def _pow2(e: Any) -> Any:
     return ops.take(ops.convert_to_tensor(_POW2), idx)
 
 
+#: widest ``b`` for which :func:`_mod_pow2` equals ``ops.mod(n, 2**b)``; wider formats use ``mod``
+FLOOR_MOD_MAX_BITS = 100
+
+
+def _mod_pow2(n: Any, p: Any, inv: Any) -> Any:
+    """``n mod p`` (floor semantics) for integer-valued float32 ``n`` and ``p = 1 / inv = 2**e``, ``0 <= e <= 100``.
+
+    The same value as ``ops.mod(n, p)`` for every finite ``n`` (up to the sign of a zero result), at a
+    fraction of its cost (``mod`` is a scalar ``fmod`` call per element): ``n * inv`` is exact (a
+    power-of-two scaling whose result stays normal), so is ``floor(.) * p`` (below ``2**127``),
+    and the difference is either exact or the same single rounding ``n + p`` that ``mod`` does.
+    """
+    return n - ops.floor(n * inv) * p
+
+
 def _round(x: Any, mode: str) -> Any:
     """Round float32 integers-to-be with an ap_fixed rounding mode, exactly.
 
@@ -55,14 +70,13 @@ def _round(x: Any, mode: str) -> Any:
     if mode == "TRN_ZERO":
         return ops.where(x < 0, ops.ceil(x), fl)
     frac = x - fl
-    odd = ops.not_equal(ops.mod(fl, 2.0), 0.0)
     tie_up = {
-        "RND": ops.ones_like(x, dtype="bool"),
-        "RND_ZERO": x < 0,
-        "RND_INF": x > 0,
-        "RND_MIN_INF": ops.zeros_like(x, dtype="bool"),
-        "RND_CONV": odd,
-    }[mode]
+        "RND": lambda: ops.ones_like(x, dtype="bool"),
+        "RND_ZERO": lambda: x < 0,
+        "RND_INF": lambda: x > 0,
+        "RND_MIN_INF": lambda: ops.zeros_like(x, dtype="bool"),
+        "RND_CONV": lambda: ops.not_equal(_mod_pow2(fl, 2.0, 0.5), 0.0),  # fl is odd
+    }[mode]()
     up = ops.logical_or(frac > 0.5, ops.logical_and(ops.equal(frac, 0.5), tie_up))
     return fl + ops.cast(up, x.dtype)
 
@@ -74,8 +88,9 @@ def _overflow(n: Any, k: Any, b: Any, mode: str) -> Any:
     n_min = -k * _pow2(ib)
     if mode == "WRAP":
         # mod first keeps every intermediate below 2**b, exact even for huge n
-        r = ops.mod(n, _pow2(b))
-        return ops.where(ops.logical_and(k > 0, r > n_max), r - _pow2(b), r)
+        p = _pow2(b)
+        r = ops.cond(ops.max(b) <= FLOOR_MOD_MAX_BITS, lambda: _mod_pow2(n, p, _pow2(-b)), lambda: ops.mod(n, p))
+        return ops.where(ops.logical_and(k > 0, r > n_max), r - p, r)
     lo = n_min
     if mode == "SAT_SYM":
         # ap_types keeps the minimum of a 1-bit signed type under AP_SAT_SYM
@@ -83,6 +98,79 @@ def _overflow(n: Any, k: Any, b: Any, mode: str) -> Any:
     hi_val, lo_val = (0.0, 0.0) if mode == "SAT_ZERO" else (n_max, lo)
     n = ops.where(n > n_max, hi_val, n)
     return ops.where(n < lo, lo_val, n)
+
+
+def _fixed(x: Any, k: Any, b: Any, I: Any, RND: str, SAT: str, scalar: bool) -> Any:
+    """``FixedPointQuantizer``'s computation on the int8 ``k, b, I`` weights (``scalar``: homogeneous)."""
+    x = ops.cast(x, "float32")
+    k, b, I = (ops.cast(w, "float32") for w in (k, b, I))
+    if scalar:
+        k, b, I = k[0], b[0], I[0]
+    f = b - I
+    n = _round(x * _pow2(f), RND)
+    n = _overflow(n, k, b, SAT)
+    r = ops.where(b > 0, n * _pow2(-f), 0.0)
+    return ops.where(r == 0.0, 0.0, r)  # -0.0 becomes 0.0 (XLA simplifies ``r + 0.0`` to ``r``)
+
+
+def _lut(x: Any, table: Any, f_in: int, size: int) -> Any:
+    """``UnaryLUT``'s computation: ``table[round(x * 2**f_in) mod size]``."""
+    x = ops.cast(x, "float32")
+    n = _round(x * _pow2(ops.convert_to_tensor(float(f_in))), "RND")
+    wrapped = _mod_pow2(n, float(size), 1.0 / size) if size <= 2**FLOOR_MOD_MAX_BITS else ops.mod(n, float(size))
+    idx = ops.cast(wrapped, "int32")
+    return ops.take(table, idx)
+
+
+_BODIES: dict[str, Callable[..., Any]] = {"fixed": _fixed, "lut": _lut}
+#: calls on at least this many input elements run XLA-compiled under TensorFlow; smaller ones run op by op
+XLA_MIN_ELEMENTS = 1 << 17
+_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+
+
+def _compiled(kind: str, static: tuple[Any, ...], x: Any, weights: tuple[Any, ...]) -> Callable[..., Any]:
+    """``_BODIES[kind]`` with ``static`` bound, XLA-compiled (TensorFlow), for ``x``'s feature shape and dtype.
+
+    Shared by every layer with the same static arguments, feature shape and weight shapes; traced
+    once for any batch size (the input signature leaves the batch axis open). XLA itself compiles
+    once per batch size it meets.
+    """
+    import tensorflow as tf
+
+    key = (kind, static, x.dtype, tuple(x.shape[1:]), *(tuple(w.shape) for w in weights))
+    fn = _COMPILED.get(key)
+    if fn is None:
+        body = _BODIES[kind]
+        spec = [tf.TensorSpec((None, *x.shape[1:]), x.dtype)] + [tf.TensorSpec(w.shape, w.dtype) for w in weights]
+        fn = tf.function(lambda x, *w: body(x, *w, *static), input_signature=spec, jit_compile=True,
+                         autograph=False)
+        _COMPILED[key] = fn
+    return fn
+
+
+def _run(kind: str, static: tuple[Any, ...], x: Any, *weights: Any) -> Any:
+    """The layer computation ``kind`` (``fixed`` or ``lut``) on ``x`` and the layer's weights.
+
+    On large inputs under TensorFlow it runs XLA-compiled: XLA fuses the twenty-odd elementwise ops
+    into one loop over the batch, where TensorFlow runs each op as a pass over memory. On inputs
+    smaller than :data:`XLA_MIN_ELEMENTS` the compilation (about 0.1 s per layer and batch size)
+    would not pay off: the same ops run one by one. Both give the same bits (tested). With a batch
+    size unknown when traced (``predict``), the choice is made per batch by a ``cond``.
+    """
+    body = _BODIES[kind]
+    if keras.backend.backend() != "tensorflow":
+        return body(x, *weights, *static)
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(x)
+    size = x.shape.num_elements()
+    if size is not None and size < XLA_MIN_ELEMENTS:
+        return body(x, *weights, *static)
+    xla = _compiled(kind, static, x, weights)
+    if size is not None:
+        return xla(x, *weights)
+    return tf.cond(tf.size(x, out_type=tf.int64) >= XLA_MIN_ELEMENTS, lambda: xla(x, *weights),
+                   lambda: body(x, *weights, *static))
 
 
 def _check_modes(RND: str, SAT: str, where: str) -> None:
@@ -238,14 +326,8 @@ class FixedPointQuantizer(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """Quantize ``inputs``: scale by ``2**f``, round, apply overflow on the codes, scale back."""
-        x = ops.cast(inputs, "float32")
-        k, b, I = (ops.cast(w, "float32") for w in (self._keep_negative, self._bits, self._integers))
-        if not self._shape:
-            k, b, I = k[0], b[0], I[0]
-        f = b - I
-        n = _round(x * _pow2(f), self.RND)
-        n = _overflow(n, k, b, self.SAT)
-        return ops.where(b > 0, n * _pow2(-f), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+        kbi = (w.value for w in (self._keep_negative, self._bits, self._integers))
+        return _run("fixed", (self.RND, self.SAT, not self._shape), inputs, *kbi)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Same shape as the input."""
@@ -355,10 +437,7 @@ class UnaryLUT(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """Gather ``table[round(x * 2**f_in) mod N]``."""
-        x = ops.cast(inputs, "float32")
-        n = _round(x * _pow2(ops.convert_to_tensor(float(self.kif_in[2]))), "RND")
-        idx = ops.cast(ops.mod(n, float(self.table_size)), "int32")
-        return ops.take(self.table, idx)
+        return _run("lut", (self.kif_in[2], self.table_size), inputs, self.table.value)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Same shape as the input."""
