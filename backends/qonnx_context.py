@@ -95,31 +95,32 @@ def weight_tensor(ctx: QonnxContext, node: Node, wname: str, dtype: np.dtype,
                   perm: tuple[int, ...] | None = None, reshape: tuple[int, ...] | None = None) -> str:
     """The node's weight ``wname`` (transposed by ``perm``, then reshaped) as a tensor of ``dtype``.
 
-    A weight with a fixed-point format of <= 24 bits that it already satisfies becomes a float32
-    initializer followed by a Quant carrying that format (scalar PO2 scale when homogeneous);
-    otherwise a plain initializer (float64 where float32 cannot hold it).
+    A weight whose values satisfy its fixed-point format becomes a float32 initializer followed by
+    a Quant with one scalar PO2 scale and bit width: the format's homogeneous cover (max k, i, f),
+    exact because every value lies on the finest grid and inside the widest range; the node's
+    doc_string gives the per-element format. hls4ml and FINN read a scalar-scale weight Quant. A
+    weight without a format, or whose cover needs more than 24 bits, is a plain initializer
+    (float64 where float32 cannot hold it).
     """
     b = ctx.builder
     w = node.weights[wname]
     arr = np.asarray(w.array, dtype=np.float64)
-    fmt = w.format.broadcast_to(arr.shape) if w.format is not None else None
+    fmt = w.format
+    ok = fmt is not None and np.array_equal(fixed.quantize(arr, fmt), arr)
     if perm is not None:
         arr = arr.transpose(perm)
-        if fmt is not None:
-            fmt = FixedFormat(fmt.k.transpose(perm), fmt.i.transpose(perm), fmt.f.transpose(perm), fmt.round,
-                              fmt.overflow)
     if reshape is not None:
         arr = arr.reshape(reshape)
-        if fmt is not None:
-            fmt = FixedFormat(fmt.k.reshape(reshape), fmt.i.reshape(reshape), fmt.f.reshape(reshape), fmt.round,
-                              fmt.overflow)
     name = f"{node.name}_{wname}"
-    if fmt is not None and fits24(fmt) and np.array_equal(fixed.quantize(arr, fmt), arr):
-        c = Codes(fmt)
-        mode = "FLOOR" if fmt.round.startswith("TRN") else "ROUND"
-        narrow = fmt.overflow == "SAT_SYM" and c.uniform and c.signed and c.cover > 1
-        doc = f"weight {wname} of {node.origin or node.name}: {fmt.summary()} (values already on the grid)"
-        q = quant(b, const(b, arr, np.float32, name), c.scale, c.cover, c.signed, narrow, mode, arr.shape, doc=doc,
+    if ok:
+        cover = fmt.homogeneous_cover().with_modes("TRN", "SAT")
+        ok = fits24(cover) and np.array_equal(fixed.quantize(arr, cover), arr)
+    if ok:
+        c = Codes(cover)
+        narrow = fmt.is_homogeneous and fmt.overflow == "SAT_SYM" and c.signed and c.cover > 1
+        doc = (f"weight {wname} of {node.origin or node.name}: {fmt.summary()}, as its homogeneous cover "
+               f"{cover.summary()} (values already on the grid: the Quant is the identity)")
+        q = quant(b, const(b, arr, np.float32, name), c.scale, c.cover, c.signed, narrow, "ROUND", arr.shape, doc=doc,
                   name=f"{name}_quant")
         return cast(ctx, q, F32, dtype, arr.shape, "exact widening of a quantized weight")
     if np.dtype(dtype) == F32 and not fits_float32(arr):

@@ -6,9 +6,10 @@ IR (convolutions and pools are wrapped in Transposes to ONNX's NCHW); every IR v
 in a tensor named ``v.name``.
 
 Exactness: a Quant returns float32, so quantizers whose format needs more than 24 bits warn
-:class:`NotBitExactWarning`. Weights are float initializers followed by a Quant carrying their
-format (scalar PO2 scale when homogeneous). An op stays in float32 only where its exact bits
-(``op.exact_bits`` on the propagated formats) are at most 24; otherwise it runs in float64
+:class:`NotBitExactWarning`. Weights are float initializers followed by a Quant with a scalar PO2
+scale and bit width (their format's homogeneous cover; the per-element format is in its
+doc_string). An op stays in float32 only where its exact bits (``op.exact_bits`` on the
+propagated formats) are at most 24; otherwise it runs in float64
 (onnxruntime has no float64 Conv/AveragePool: those become a Gather im2col + MatMul/ReduceSum,
 see :mod:`hgq_ir.backends.qonnx_windows`). Each lowering says why it is exact in its nodes'
 ``doc_string``. :data:`EMITTERS` / :data:`REFUSED` list how each op kind is emitted.
