@@ -25,11 +25,14 @@ into that form wherever this keeps every value:
 input loses nothing the first quantizer would keep, and :func:`qonnx_to_hls4ml` does everything and
 returns the (uncompiled) hls4ml model.
 
-What hls4ml cannot read (recorded in ``tests/backends/test_qonnx_hls4ml.py``): a datapath Quant
-with a tensor scale (heterogeneous activation quantizers: HGQ's default), rounding modes other
-than ROUND/FLOOR (RND_INF, RND_ZERO, TRN_ZERO, RND_MIN_INF), WRAP and SAT_ZERO (Floor, Mod, Where,
-Sub), float64 im2col convolutions (Gather) and lookup tables (Gather). Use the proxy route
-(``hgq_ir.to_hls4ml``) for those.
+What hls4ml 1.3 cannot read (each recorded with its exact error in
+``tests/backends/test_qonnx_hls4ml.py``): heterogeneous activation quantizers (HGQ's default:
+per-element Max/Min bounds and a scale tensor on a datapath Quant; IndexError in hls4ml's
+precision inference), WRAP (``aggressive=True``: a floor-modulo) and lookup tables (the index's
+Floor; "Unsupported operation type: Floor"), 1-D pooling (hls4ml's handler sets no padding), and,
+per ``QONNX_FACTS.md``, rounding other than ROUND/FLOOR (RND_INF, RND_ZERO, TRN_ZERO, RND_MIN_INF:
+NotImplementedError), SAT_ZERO (Where) and float64 im2col convolutions (Gather). Use the proxy
+route (``hgq_ir.to_hls4ml``) for those.
 """
 
 from __future__ import annotations
