@@ -9,9 +9,9 @@ into that form wherever this keeps every value:
    float dtypes, it types every tensor with ap_fixed.
 2. float64 initializers and tensor types become float32 (:class:`InexactError` naming the
    initializer when a value is not a float32).
-3. ``Quant`` on a constant (a weight or bias; HGQ gives every weight its own bit span) with a
-   tensor of power-of-2 scales: one scalar scale, the finest, and a bit width covering every
-   value. The values already lie on that grid, so the Quant still returns them unchanged.
+3. ``Quant`` on a constant (a weight or bias) with a tensor of power-of-2 scales (per-element
+   weight formats, as HGQ gives them; hls4ml crashes on them): one scalar scale, the finest, and
+   a bit width covering every value. The values already lie on that grid, so the Quant still returns them unchanged.
 4. A plain constant added to, subtracted from or multiplied with the datapath (the half step of a
    RND quantizer, ``Add(x, 2^-(f+1))`` before a FLOOR Quant): wrapped in a FLOOR ``Quant`` of its
    exact format, so that hls4ml types it exactly (otherwise its default ``fixed<16,6>``).
