@@ -35,6 +35,7 @@ _LAZY = {
     "Emulator": "hgq_ir.emulator",
     "to_hls4ml": "hgq_ir.backends.hls4ml_config",
     "verify": "hgq_ir.verification",
+    "qonnx_to_hls4ml": "hgq_ir.backends.qonnx_hls4ml",
     **{name: "hgq_ir.training.layers" for name in (
         "HQuantize", "HDense", "HConv1D", "HConv2D", "HActivation", "HAdd", "HDenseBatchNorm",
         "HConv1DBatchNorm", "HConv2DBatchNorm", "PMaxPooling1D", "PMaxPooling2D", "PAveragePooling1D",
