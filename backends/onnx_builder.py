@@ -83,16 +83,21 @@ class OnnxBuilder:
         """Declare tensor ``name`` a graph output of ``dtype`` and ``shape``."""
         self.outputs.append(helper.make_tensor_value_info(name, elem_type(dtype), list(shape)))
 
-    def const(self, value: Any, dtype: Any = np.float64, name: str = "c") -> str:
-        """An initializer holding ``value`` as ``dtype``; equal constants share one initializer."""
-        arr = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+    def const(self, value: Any, dtype: Any = np.float64, name: str = "c", share: bool = True) -> str:
+        """An initializer holding ``value`` as ``dtype`` (a 0-d value stays 0-d).
+
+        Equal constants share one initializer unless ``share=False`` (qonnx's cleanup copies a
+        shared Quant parameter without its shape, and hls4ml's ONNX parser needs every shape).
+        """
+        arr = np.array(value, dtype=dtype, order="C")  # np.ascontiguousarray would make a 0-d value 1-d
         key = (f"{arr.dtype.str}{arr.shape}", hashlib.sha1(arr.tobytes()).digest())
-        if key in self._consts:
+        if share and key in self._consts:
             return self._consts[key]
         tname = self.fresh(name)
         self.initializers.append(numpy_helper.from_array(arr, tname))
         self.types[tname] = (elem_type(arr.dtype), arr.shape)
-        self._consts[key] = tname
+        if share:
+            self._consts[key] = tname
         return tname
 
     def declare(self, name: str, dtype: Any, shape: Sequence[Dim] | None) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from hgq_ir.backends.onnx_builder import OnnxBuilder
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, Codes, const, fits_float32, quant
+from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, Codes, fits_float32, quant
 from onnx import TensorProto
 
 from hgq_ir.ir import fixed
@@ -120,9 +120,9 @@ def weight_tensor(ctx: QonnxContext, node: Node, wname: str, dtype: np.dtype,
         narrow = fmt.is_homogeneous and fmt.overflow == "SAT_SYM" and c.signed and c.cover > 1
         doc = (f"weight {wname} of {node.origin or node.name}: {fmt.summary()}, as its homogeneous cover "
                f"{cover.summary()} (values already on the grid: the Quant is the identity)")
-        q = quant(b, const(b, arr, np.float32, name), c.scale, c.cover, c.signed, narrow, "ROUND", arr.shape, doc=doc,
+        q = quant(b, b.const(arr, np.float32, name), c.scale, c.cover, c.signed, narrow, "ROUND", arr.shape, doc=doc,
                   name=f"{name}_quant")
         return cast(ctx, q, F32, dtype, arr.shape, "exact widening of a quantized weight")
     if np.dtype(dtype) == F32 and not fits_float32(arr):
         raise InternalError(f"weight {wname} of {node.name!r} does not fit float32", step="emit qonnx", node=node.name)
-    return const(b, arr, dtype, name)
+    return b.const(arr, dtype, name)

@@ -32,7 +32,7 @@ from hgq_ir.backends.qonnx_context import (
     weight_tensor,
 )
 from hgq_ir.backends.qonnx_exec import execute_qonnx
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, const, emit_quantize, fits_float32
+from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, emit_quantize, fits_float32
 from hgq_ir.backends.qonnx_windows import emit_avgpool, emit_conv, emit_maxpool
 from hgq_ir.passes.base import Pass
 from onnx import TensorProto
@@ -107,7 +107,7 @@ def _activation(node: Node, ctx: QonnxContext) -> Emitted:
     warn_inexact(node, f"{op.function} is a float function computed by onnxruntime (a lookup table would be exact)")
     want = F64 if onnx_op in DOUBLE_KERNELS + ("Clip",) else F32
     x = cast(ctx, x, dt, want, shape, "float activation input")
-    ins = [x] + ([const(b, 0.0, want, "zero"), const(b, 6.0, want, "six")] if onnx_op == "Clip" else [])
+    ins = [x] + ([b.const(0.0, want, "zero"), b.const(6.0, want, "six")] if onnx_op == "Clip" else [])
     y = b.op(onnx_op, ins, name=node.name, doc="float function: not bit-exact", out_dtype=want, out_shape=shape,
              **attrs)
     if op.function in ("swish", "silu"):
@@ -121,13 +121,13 @@ def _lut(node: Node, ctx: QonnxContext) -> Emitted:
     f = int(op.in_format.f.flat[0])
     table = np.asarray(op.table, dtype=np.float64)
     kw = dict(out_dtype=F64, out_shape=shape)
-    code = b.op("Floor", [b.op("Add", [b.op("Mul", [x, const(b, np.ldexp(1.0, f), F64, "lut_scale")], **kw),
-                                       const(b, 0.5, F64, "half")], **kw)], **kw)
+    code = b.op("Floor", [b.op("Add", [b.op("Mul", [x, b.const(np.ldexp(1.0, f), F64, "lut_scale")], **kw),
+                                       b.const(0.5, F64, "half")], **kw)], **kw)
     idx = b.op("Cast", [code], name="lut_code", out_dtype=np.int64, out_shape=shape, to=TensorProto.INT64)
-    idx = b.op("Mod", [idx, const(b, len(table), np.int64, "lut_len")], name="lut_index", out_dtype=np.int64,
+    idx = b.op("Mod", [idx, b.const(len(table), np.int64, "lut_len")], name="lut_index", out_dtype=np.int64,
                out_shape=shape, doc="two's complement order: the raw code modulo the table length (floored)")
     dt = F32 if fits_float32(table) else F64
-    y = b.op("Gather", [const(b, table, dt, f"{node.name}_table"), idx], name=node.name, axis=0,
+    y = b.op("Gather", [b.const(table, dt, f"{node.name}_table"), idx], name=node.name, axis=0,
              doc=f"lookup table of {op.function}: exact (one entry per representable input)",
              out_dtype=dt, out_shape=shape)
     return y, dt
@@ -165,7 +165,7 @@ def _concatenate(node: Node, ctx: QonnxContext) -> Emitted:
 
 def _reshape(node: Node, ctx: QonnxContext) -> Emitted:
     x, dt = ctx.arg(node)
-    target = const(ctx.builder, np.array([0, *node.output.shape]), np.int64, "shape")
+    target = ctx.builder.const(np.array([0, *node.output.shape]), np.int64, "shape")
     return ctx.builder.op("Reshape", [x, target], name=node.name, doc="row-major, channels-last like Keras",
                           out_dtype=dt, out_shape=shape_of(node)), dt
 
@@ -181,9 +181,9 @@ def _batchnorm(node: Node, ctx: QonnxContext) -> Emitted:
     s, t = node.op.scale_shift(node.weights, node.output.shape[-1])
     x = double_arg(ctx, node)
     doc = "unfused BatchNorm: x * s + t in float64, the interpreter's own two operations"
-    y = b.op("Mul", [x, const(b, s, F64, f"{node.name}_scale")], name=f"{node.name}_mul", doc=doc,
+    y = b.op("Mul", [x, b.const(s, F64, f"{node.name}_scale")], name=f"{node.name}_mul", doc=doc,
              out_dtype=F64, out_shape=shape)
-    return b.op("Add", [y, const(b, t, F64, f"{node.name}_shift")], name=node.name, doc=doc, out_dtype=F64,
+    return b.op("Add", [y, b.const(t, F64, f"{node.name}_shift")], name=node.name, doc=doc, out_dtype=F64,
                 out_shape=shape), F64
 
 

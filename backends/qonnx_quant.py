@@ -19,12 +19,11 @@ form (measured in ``docs/research/qonnx_onnxruntime.md``):
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 from hgq_ir.backends.onnx_builder import QONNX_DOMAIN, OnnxBuilder
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto
 
 from hgq_ir.ir import fixed
 from hgq_ir.ir.fixed import FixedFormat
@@ -37,33 +36,10 @@ QUANT_MODE = {"TRN": "FLOOR", "TRN_ZERO": "DOWN", "RND_CONV": "ROUND", "RND_INF"
 F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
-_SCALARS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def const(b: OnnxBuilder, value: Any, dtype: Any, name: str = "c") -> str:
-    """An initializer holding ``value``; a 0-d value stays 0-d (``OnnxBuilder.const`` makes it 1-d, and
-    qonnx's datatype inference and hls4ml want a 0-d Quant bit width and scalar scale)."""
-    arr = np.asarray(value, dtype=dtype)
-    if arr.ndim:
-        return b.const(arr, dtype, name)
-    cache = _SCALARS.setdefault(b, {})
-    key = (arr.dtype.str, arr.tobytes())
-    if key not in cache:
-        tname = b.fresh(name)
-        b.initializers.append(numpy_helper.from_array(arr, tname))
-        b.declare(tname, arr.dtype, ())
-        cache[key] = tname
-    return cache[key]
-
-
 def own_const(b: OnnxBuilder, value: Any, dtype: Any, name: str) -> str:
     """A new initializer holding ``value`` (never shared: qonnx's cleanup copies shared Quant parameters
     without their shapes, and hls4ml 1.3's parser needs every Quant input's shape)."""
-    arr = np.asarray(value, dtype=dtype)
-    tname = b.fresh(name)
-    b.initializers.append(numpy_helper.from_array(arr, tname))
-    b.declare(tname, arr.dtype, arr.shape)
-    return tname
+    return b.const(value, dtype, name, share=False)
 
 
 def compact(a: np.ndarray) -> np.ndarray:
@@ -149,11 +125,11 @@ def _offset(b: OnnxBuilder, x: str, dt: np.dtype, in_fmt: FixedFormat | None, c:
         if fixed.required_bits(fixed.add_format(in_fmt.broadcast_to(np.broadcast_shapes(in_fmt.shape, hf.shape)),
                                                 hf)) <= FLOAT32_BITS:
             doc = "half-step offset (RND ties up / RND_MIN_INF ties down): exact in float32, proven from formats"
-            return b.op("Add", [x, const(b, compact(h), np.float32, "half")], name="half_step", doc=doc,
+            return b.op("Add", [x, b.const(compact(h), np.float32, "half")], name="half_step", doc=doc,
                         out_dtype=np.float32, out_shape=shape), F32
     x = _to_double(b, x, dt, shape, "the half-step offset is computed in float64 (exact)")
     doc = "half-step offset (RND ties up / RND_MIN_INF ties down), exact in float64"
-    return b.op("Add", [x, const(b, compact(h), np.float64, "half")], name="half_step", doc=doc,
+    return b.op("Add", [x, b.const(compact(h), np.float64, "half")], name="half_step", doc=doc,
                 out_dtype=np.float64, out_shape=shape), F64
 
 
@@ -162,17 +138,17 @@ def _floor_wrap(b: OnnxBuilder, y: str, c: Codes, shape: tuple) -> str:
     period = np.ldexp(1.0, (c.k + c.i).astype(np.int64))
     low = -c.k * np.ldexp(1.0, c.i.astype(np.int64))
     kw = dict(out_dtype=np.float64, out_shape=shape)
-    d = b.op("Sub", [y, const(b, compact(low), np.float64, "wrap_lo")], name="wrap_sub", **kw)
-    n = b.op("Floor", [b.op("Mul", [d, const(b, compact(1.0 / period), np.float64, "inv_period")], name="wrap_div",
+    d = b.op("Sub", [y, b.const(compact(low), np.float64, "wrap_lo")], name="wrap_sub", **kw)
+    n = b.op("Floor", [b.op("Mul", [d, b.const(compact(1.0 / period), np.float64, "inv_period")], name="wrap_div",
                             **kw)], name="wrap_floor", **kw)
-    return b.op("Sub", [y, b.op("Mul", [n, const(b, compact(period), np.float64, "period")], name="wrap_mul", **kw)],
+    return b.op("Sub", [y, b.op("Mul", [n, b.const(compact(period), np.float64, "period")], name="wrap_mul", **kw)],
                 name="wrapped", doc="WRAP as floor-modulo by the period 2^(k+i), exact in float64", **kw)
 
 
 def _mask_zero_width(b: OnnxBuilder, out: str, c: Codes, shape: tuple) -> str:
     if not np.any(c.b == 0):
         return out
-    return b.op("Mul", [out, const(b, compact((c.b > 0) * 1.0), np.float32, "live")], name="zero_width",
+    return b.op("Mul", [out, b.const(compact((c.b > 0) * 1.0), np.float32, "live")], name="zero_width",
                 doc="0-bit elements are the constant 0", out_dtype=np.float32, out_shape=shape)
 
 
@@ -205,9 +181,9 @@ def emit_quantize(b: OnnxBuilder, x: str, dt: np.dtype, fmt: FixedFormat, shape:
     if ov == "SAT_ZERO":
         q = quant(b, y, c.scale, c.b.max() + 2, True, False, mode, fshape, doc="SAT_ZERO: wide rounding first")
         kw = dict(out_dtype=np.bool_, out_shape=fshape)
-        bad = b.op("Or", [b.op("Greater", [q, const(b, compact(c.hi), np.float32, "hi")], **kw),
-                          b.op("Less", [q, const(b, compact(c.lo), np.float32, "lo")], **kw)], **kw)
-        return b.op("Where", [bad, const(b, 0.0, np.float32, "zero"), q], name="sat_zero",
+        bad = b.op("Or", [b.op("Greater", [q, b.const(compact(c.hi), np.float32, "hi")], **kw),
+                          b.op("Less", [q, b.const(compact(c.lo), np.float32, "lo")], **kw)], **kw)
+        return b.op("Where", [bad, b.const(0.0, np.float32, "zero"), q], name="sat_zero",
                     doc="SAT_ZERO: out-of-range values become 0", out_dtype=np.float32, out_shape=fshape)
     if c.uniform:
         narrow = ov == "SAT_SYM" and c.signed and c.cover > 1
@@ -215,8 +191,8 @@ def emit_quantize(b: OnnxBuilder, x: str, dt: np.dtype, fmt: FixedFormat, shape:
     if dt == F32 and not (fits_float32(c.lo) and fits_float32(c.hi)):
         y, dt = _to_double(b, y, dt, fshape, "bounds need float64"), F64
     kw = dict(out_dtype=dt, out_shape=fshape)
-    y = b.op("Max", [y, const(b, compact(c.lo), dt, "lo")], name="lower_bound", **kw)
-    y = b.op("Min", [y, const(b, compact(c.hi), dt, "hi")], name="upper_bound",
+    y = b.op("Max", [y, b.const(compact(c.lo), dt, "lo")], name="lower_bound", **kw)
+    y = b.op("Min", [y, b.const(compact(c.hi), dt, "hi")], name="upper_bound",
              doc=f"{ov} to per-element bounds (heterogeneous k/b): on the grid, so clamp-then-round is exact", **kw)
     return quant(b, y, c.scale, c.cover, c.signed, False, mode, fshape, doc=f"{fmt.round} {ov}")
 
@@ -232,7 +208,7 @@ def _wrap(b: OnnxBuilder, x: str, dt: np.dtype, in_fmt: FixedFormat | None, c: C
         return _mask_zero_width(b, out, c, fshape)
     period = np.ldexp(1.0, (c.k + c.i).astype(np.int64))
     kw = dict(out_dtype=np.float64, out_shape=fshape)
-    y = b.op("Mod", [x, const(b, compact(period), np.float64, "period")], name="pre_wrap", fmod=1,
+    y = b.op("Mod", [x, b.const(compact(period), np.float64, "period")], name="pre_wrap", fmod=1,
              doc="C fmod by the period: exact, keeps sign and the parity of the grid", **kw)
     if r == "RND_MIN_INF":
         y = _offset(b, y, F64, None, c, -1.0, fshape)[0]

@@ -21,7 +21,7 @@ from hgq_ir.backends.qonnx_context import (
     warn_inexact,
     weight_tensor,
 )
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, const
+from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS
 
 from hgq_ir.ir.graph import Node
 from hgq_ir.ir.windows import extract_patches, window_geometry
@@ -59,13 +59,13 @@ def _windows(ctx: QonnxContext, node: Node, x: str) -> str:
     c = node.inputs[0].shape[-1]
     if any(before) or any(after):
         pads = np.array([0, *before, 0, 0, *after, 0])
-        x = b.op("Pad", [x, const(b, pads, np.int64, "pads")], name=f"{node.name}_pad", doc="Keras pads, zeros",
+        x = b.op("Pad", [x, b.const(pads, np.int64, "pads")], name=f"{node.name}_pad", doc="Keras pads, zeros",
                  out_dtype=F64, out_shape=("N", *padded, c))
-    flat = b.op("Reshape", [x, const(b, np.array([0, int(np.prod(padded)), c]), np.int64, "shape")],
+    flat = b.op("Reshape", [x, b.const(np.array([0, int(np.prod(padded)), c]), np.int64, "shape")],
                 name=f"{node.name}_cells", out_dtype=F64, out_shape=("N", int(np.prod(padded)), c))
     cells = np.arange(int(np.prod(padded)), dtype=np.float64).reshape(1, *padded, 1)
     idx = extract_patches(cells, op.window, op.strides, "valid", 0.0)[0, ..., 0].astype(np.int64)
-    return b.op("Gather", [flat, const(b, idx, np.int64, f"{node.name}_im2col")], name=f"{node.name}_windows",
+    return b.op("Gather", [flat, b.const(idx, np.int64, f"{node.name}_im2col")], name=f"{node.name}_windows",
                 axis=1, doc="im2col: the cells of every window (Keras order)", out_dtype=F64,
                 out_shape=("N", *idx.shape, c))
 
@@ -86,7 +86,7 @@ def emit_conv(node: Node, ctx: QonnxContext) -> Emitted:
     win = _windows(ctx, node, double_arg(ctx, node))
     kshape = node.weights["kernel"].array.shape
     rows = (*node.output.shape[:-1], int(np.prod(kshape[:-1])))
-    cols = b.op("Reshape", [win, const(b, np.array([0, *rows]), np.int64, "shape")], name=f"{node.name}_cols",
+    cols = b.op("Reshape", [win, b.const(np.array([0, *rows]), np.int64, "shape")], name=f"{node.name}_cols",
                 out_dtype=F64, out_shape=("N", *rows))
     kernel = weight_tensor(ctx, node, "kernel", F64, reshape=(rows[-1], kshape[-1]))
     doc = "float64 convolution as im2col MatMul: every partial sum fits 53 bits"
@@ -119,9 +119,9 @@ def emit_avgpool(node: Node, ctx: QonnxContext) -> Emitted:
         warn_inexact(node, "it averages float values (no quantizer before it)")
     win = _windows(ctx, node, double_arg(ctx, node))
     out = shape_of(node)
-    s = b.op("ReduceSum", [win, const(b, np.array([-2]), np.int64, "axes")], name=f"{node.name}_sum", keepdims=0,
+    s = b.op("ReduceSum", [win, b.const(np.array([-2]), np.int64, "axes")], name=f"{node.name}_sum", keepdims=0,
              doc="float64 window sum: exact", out_dtype=F64, out_shape=out)
     counts = op.counts(in_shape).astype(np.float64)
-    return b.op("Div", [s, const(b, counts, F64, f"{node.name}_counts")], name=f"{node.name}_div",
+    return b.op("Div", [s, b.const(counts, F64, f"{node.name}_counts")], name=f"{node.name}_div",
                 doc="divided by the real cell count: the interpreter's own float64 division", out_dtype=F64,
                 out_shape=out), F64
