@@ -14,6 +14,11 @@ name, so the class names, config keys and weight names below are an interface, n
 Both compute in float32, which is exact while every quantized value fits 24 significant bits
 and stays in float32's normal range (TensorFlow flushes subnormals to zero on CPU).
 
+Speed (TensorFlow): each call is one graph function (:func:`_function`): the constants once on
+the weights' shape, then the elementwise work XLA-compiled on large inputs, op by op on small
+ones, with the same bits either way. Eager Keras ops cost ~2 ms a call and a pass over memory per
+op, which made the proxy 2-4x slower than upstream HGQ's (whose quantizer is XLA-compiled).
+
 >>> q = FixedPointQuantizer.from_format(FixedFormat(1, 2, 1, "RND", "SAT"), name="q")
 >>> q(np.array([[0.26, 5.0, -9.0]], dtype="float32")).numpy().tolist()
 [[0.5, 3.5, -4.0]]
@@ -81,39 +86,61 @@ def _round(x: Any, mode: str) -> Any:
     return fl + ops.cast(up, x.dtype)
 
 
-def _overflow(n: Any, k: Any, b: Any, mode: str) -> Any:
-    """Apply an ap_fixed overflow mode to integer codes ``n`` of width ``b`` (sign ``k``)."""
+def _overflow_constants(k: Any, b: Any, mode: str) -> tuple[Any, ...]:
+    """What overflow mode ``mode`` needs of the format ``k``, ``b`` (float32, the weights' shape)."""
     ib = b - k  # i + f, the magnitude bits
     n_max = _pow2(ib) - 1.0
-    n_min = -k * _pow2(ib)
     if mode == "WRAP":
-        # mod first keeps every intermediate below 2**b, exact even for huge n
-        p = _pow2(b)
-        r = ops.cond(ops.max(b) <= FLOOR_MOD_MAX_BITS, lambda: _mod_pow2(n, p, _pow2(-b)), lambda: ops.mod(n, p))
-        return ops.where(ops.logical_and(k > 0, r > n_max), r - p, r)
-    lo = n_min
+        # below 100 bits the exact floor formula, else mod: a cond, so only one of them runs
+        return n_max, k > 0, _pow2(b), _pow2(-b), ops.max(b) <= FLOOR_MOD_MAX_BITS
+    lo = -k * _pow2(ib)
     if mode == "SAT_SYM":
         # ap_types keeps the minimum of a 1-bit signed type under AP_SAT_SYM
-        lo = ops.where(ops.logical_and(k > 0, b > 1), -n_max, n_min)
+        lo = ops.where(ops.logical_and(k > 0, b > 1), -n_max, lo)
+    return n_max, lo
+
+
+def _overflow(n: Any, mode: str, n_max: Any, *c: Any) -> Any:
+    """Apply an ap_fixed overflow mode to integer codes ``n``, given :func:`_overflow_constants`."""
+    if mode == "WRAP":
+        signed, p, inv_p, floor_ok = c
+        # mod first keeps every intermediate below 2**b, exact even for huge n
+        r = ops.cond(floor_ok, lambda: _mod_pow2(n, p, inv_p), lambda: ops.mod(n, p))
+        return ops.where(ops.logical_and(signed, r > n_max), r - p, r)
+    (lo,) = c
     hi_val, lo_val = (0.0, 0.0) if mode == "SAT_ZERO" else (n_max, lo)
     n = ops.where(n > n_max, hi_val, n)
     return ops.where(n < lo, lo_val, n)
 
 
-def _fixed(x: Any, k: Any, b: Any, I: Any, RND: str, SAT: str, scalar: bool) -> Any:
-    """``FixedPointQuantizer``'s computation on the int8 ``k, b, I`` weights (``scalar``: homogeneous)."""
-    x = ops.cast(x, "float32")
+def _fixed_constants(k: Any, b: Any, I: Any, *, SAT: str, scalar: bool, **_: Any) -> tuple[Any, ...]:
+    """A quantizer's constants from its int8 ``k, b, I`` weights (``scalar``: homogeneous): scales, bounds.
+
+    Computed once per call on the weights' shape, not per element: XLA would otherwise fuse every
+    power-of-two lookup into the loop over the batch, repeating it for every row.
+    """
     k, b, I = (ops.cast(w, "float32") for w in (k, b, I))
     if scalar:
         k, b, I = k[0], b[0], I[0]
     f = b - I
-    n = _round(x * _pow2(f), RND)
-    n = _overflow(n, k, b, SAT)
-    r = ops.where(b > 0, n * _pow2(-f), 0.0)
+    return _pow2(f), _pow2(-f), b > 0, *_overflow_constants(k, b, SAT)
+
+
+def _fixed(x: Any, scale: Any, unscale: Any, live: Any, *over: Any, RND: str, SAT: str, **_: Any) -> Any:
+    """``FixedPointQuantizer``'s computation on ``x``, given :func:`_fixed_constants`."""
+    x = ops.cast(x, "float32")
+    n = _round(x * scale, RND)
+    n = _overflow(n, SAT, *over)
+    r = ops.where(live, n * unscale, 0.0)  # zero-width elements are 0 (also for inf/NaN inputs)
     return ops.where(r == 0.0, 0.0, r)  # -0.0 becomes 0.0 (XLA simplifies ``r + 0.0`` to ``r``)
 
 
-def _lut(x: Any, table: Any, f_in: int, size: int) -> Any:
+def _lut_constants(table: Any, **_: Any) -> tuple[Any, ...]:
+    """A lookup table's constants: the table."""
+    return (table,)
+
+
+def _lut(x: Any, table: Any, *, f_in: int, size: int, **_: Any) -> Any:
     """``UnaryLUT``'s computation: ``table[round(x * 2**f_in) mod size]``."""
     x = ops.cast(x, "float32")
     n = _round(x * _pow2(ops.convert_to_tensor(float(f_in))), "RND")
@@ -122,55 +149,61 @@ def _lut(x: Any, table: Any, f_in: int, size: int) -> Any:
     return ops.take(table, idx)
 
 
-_BODIES: dict[str, Callable[..., Any]] = {"fixed": _fixed, "lut": _lut}
+#: layer kind -> (its constants from its weights, its computation from its input and constants)
+_KINDS: dict[str, tuple[Callable[..., tuple[Any, ...]], Callable[..., Any]]] = {
+    "fixed": (_fixed_constants, _fixed),
+    "lut": (_lut_constants, _lut),
+}
 #: calls on at least this many input elements run XLA-compiled under TensorFlow; smaller ones run op by op
 XLA_MIN_ELEMENTS = 1 << 17
-_COMPILED: dict[tuple[Any, ...], Callable[..., Any]] = {}
+_FUNCTIONS: dict[tuple[Any, ...], Callable[..., Any]] = {}
 
 
-def _compiled(kind: str, static: tuple[Any, ...], x: Any, weights: tuple[Any, ...]) -> Callable[..., Any]:
-    """``_BODIES[kind]`` with ``static`` bound, XLA-compiled (TensorFlow), for ``x``'s feature shape and dtype.
+def _function(kind: str, x: Any, weights: tuple[Any, ...], static: dict[str, Any]) -> Callable[..., Any]:
+    """The TensorFlow function computing layer ``kind`` from ``(x, *weights)``; one per static arguments and shapes.
 
-    Shared by every layer with the same static arguments, feature shape and weight shapes; traced
-    once for any batch size (the input signature leaves the batch axis open). XLA itself compiles
-    once per batch size it meets.
+    A graph, not eager ops: one call instead of thirty Keras op dispatches (about 2 ms a call, which
+    dominated small batches). Inside, the constants (the weights' shape) are computed once, then
+    the elementwise computation runs XLA-compiled on inputs of at least :data:`XLA_MIN_ELEMENTS`
+    elements (XLA fuses the twenty-odd ops into one loop over the batch; TensorFlow makes one pass
+    over memory per op), op by op below (compiling, about 0.1 s per layer and batch size, would
+    not pay off). A ``cond`` on the size picks the branch per call, so ``predict`` switches per
+    batch; only the branch taken runs, and XLA compiles lazily. Both branches give the same bits
+    (tested). The batch axis is left open: no retracing per batch size.
     """
     import tensorflow as tf
 
-    key = (kind, static, x.dtype, tuple(x.shape[1:]), *(tuple(w.shape) for w in weights))
-    fn = _COMPILED.get(key)
+    key = (kind, tuple(sorted(static.items())), XLA_MIN_ELEMENTS, x.dtype, tuple(x.shape[1:]),
+           *((w.dtype, tuple(w.shape)) for w in weights))
+    fn = _FUNCTIONS.get(key)
     if fn is None:
-        body = _BODIES[kind]
+        prepare, body = _KINDS[kind]
+        threshold = XLA_MIN_ELEMENTS
+        xla = tf.function(lambda x, *c: body(x, *c, **static), jit_compile=True, autograph=False)
+
+        def run(x: Any, *w: Any) -> Any:
+            consts = prepare(*w, **static)
+            return tf.cond(tf.size(x, out_type=tf.int64) >= threshold, lambda: xla(x, *consts),
+                           lambda: body(x, *consts, **static))
+
         spec = [tf.TensorSpec((None, *x.shape[1:]), x.dtype)] + [tf.TensorSpec(w.shape, w.dtype) for w in weights]
-        fn = tf.function(lambda x, *w: body(x, *w, *static), input_signature=spec, jit_compile=True,
-                         autograph=False)
-        _COMPILED[key] = fn
+        fn = _FUNCTIONS[key] = tf.function(run, input_signature=spec, autograph=False)
     return fn
 
 
-def _run(kind: str, static: tuple[Any, ...], x: Any, *weights: Any) -> Any:
-    """The layer computation ``kind`` (``fixed`` or ``lut``) on ``x`` and the layer's weights.
+def _run(kind: str, x: Any, weights: tuple[Any, ...], **static: Any) -> Any:
+    """Layer ``kind``'s output for input ``x``: its constants from ``weights``, then its elementwise computation.
 
-    On large inputs under TensorFlow it runs XLA-compiled: XLA fuses the twenty-odd elementwise ops
-    into one loop over the batch, where TensorFlow runs each op as a pass over memory. On inputs
-    smaller than :data:`XLA_MIN_ELEMENTS` the compilation (about 0.1 s per layer and batch size)
-    would not pay off: the same ops run one by one. Both give the same bits (tested). With a batch
-    size unknown when traced (``predict``), the choice is made per batch by a ``cond``.
+    Under TensorFlow one :func:`_function` call; other backends run the Keras ops directly.
     """
-    body = _BODIES[kind]
     if keras.backend.backend() != "tensorflow":
-        return body(x, *weights, *static)
+        prepare, body = _KINDS[kind]
+        return body(x, *prepare(*weights, **static), **static)
     import tensorflow as tf
 
     x = tf.convert_to_tensor(x)
-    size = x.shape.num_elements()
-    if size is not None and size < XLA_MIN_ELEMENTS:
-        return body(x, *weights, *static)
-    xla = _compiled(kind, static, x, weights)
-    if size is not None:
-        return xla(x, *weights)
-    return tf.cond(tf.size(x, out_type=tf.int64) >= XLA_MIN_ELEMENTS, lambda: xla(x, *weights),
-                   lambda: body(x, *weights, *static))
+    weights = tuple(tf.convert_to_tensor(w) for w in weights)
+    return _function(kind, x, weights, static)(x, *weights)
 
 
 def _check_modes(RND: str, SAT: str, where: str) -> None:
@@ -326,8 +359,8 @@ class FixedPointQuantizer(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """Quantize ``inputs``: scale by ``2**f``, round, apply overflow on the codes, scale back."""
-        kbi = (w.value for w in (self._keep_negative, self._bits, self._integers))
-        return _run("fixed", (self.RND, self.SAT, not self._shape), inputs, *kbi)
+        weights = (self._keep_negative.value, self._bits.value, self._integers.value)
+        return _run("fixed", inputs, weights, RND=self.RND, SAT=self.SAT, scalar=not self._shape)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Same shape as the input."""
@@ -437,7 +470,7 @@ class UnaryLUT(keras.layers.Layer):
 
     def call(self, inputs: Any) -> Any:
         """Gather ``table[round(x * 2**f_in) mod N]``."""
-        return _run("lut", (self.kif_in[2], self.table_size), inputs, self.table.value)
+        return _run("lut", inputs, (self.table.value,), f_in=self.kif_in[2], size=self.table_size)
 
     def compute_output_shape(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
         """Same shape as the input."""
