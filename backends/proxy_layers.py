@@ -26,6 +26,7 @@ op, which made the proxy 2-4x slower than upstream HGQ's (whose quantizer is XLA
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -156,7 +157,9 @@ _KINDS: dict[str, tuple[Callable[..., tuple[Any, ...]], Callable[..., Any]]] = {
 }
 #: calls on at least this many input elements run XLA-compiled under TensorFlow; smaller ones run op by op
 XLA_MIN_ELEMENTS = 1 << 17
-_FUNCTIONS: dict[tuple[Any, ...], Callable[..., Any]] = {}
+#: traced functions kept (least recently used dropped first): a long fuzz run meets thousands of shapes
+MAX_FUNCTIONS = 512
+_FUNCTIONS: OrderedDict[tuple[Any, ...], Callable[..., Any]] = OrderedDict()
 
 
 def _function(kind: str, x: Any, weights: tuple[Any, ...], static: dict[str, Any]) -> Callable[..., Any]:
@@ -176,7 +179,9 @@ def _function(kind: str, x: Any, weights: tuple[Any, ...], static: dict[str, Any
     key = (kind, tuple(sorted(static.items())), XLA_MIN_ELEMENTS, x.dtype, tuple(x.shape[1:]),
            *((w.dtype, tuple(w.shape)) for w in weights))
     fn = _FUNCTIONS.get(key)
-    if fn is None:
+    if fn is not None:
+        _FUNCTIONS.move_to_end(key)
+    else:
         prepare, body = _KINDS[kind]
         threshold = XLA_MIN_ELEMENTS
         xla = tf.function(lambda x, *c: body(x, *c, **static), jit_compile=True, autograph=False)
@@ -188,6 +193,8 @@ def _function(kind: str, x: Any, weights: tuple[Any, ...], static: dict[str, Any
 
         spec = [tf.TensorSpec((None, *x.shape[1:]), x.dtype)] + [tf.TensorSpec(w.shape, w.dtype) for w in weights]
         fn = _FUNCTIONS[key] = tf.function(run, input_signature=spec, autograph=False)
+        while len(_FUNCTIONS) > MAX_FUNCTIONS:
+            _FUNCTIONS.popitem(last=False)
     return fn
 
 

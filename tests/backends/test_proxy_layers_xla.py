@@ -99,3 +99,15 @@ def test_predict_switches_per_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     got = model.predict(x, batch_size=256, verbose=0)
     np.testing.assert_array_equal(_bits(got), _bits(model.predict(x, batch_size=100, verbose=0)))
     np.testing.assert_array_equal(got, quantize(x, fmt))
+
+
+def test_function_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most ``MAX_FUNCTIONS`` traced functions are kept; a dropped one is traced again, same result."""
+    monkeypatch.setattr(proxy_layers, "MAX_FUNCTIONS", 2)
+    monkeypatch.setattr(proxy_layers, "_FUNCTIONS", type(proxy_layers._FUNCTIONS)())
+    rng = np.random.default_rng(11)
+    layers = [(FixedPointQuantizer.from_format(FixedFormat(1, 2, 3, "RND", "SAT")), n) for n in (3, 4, 5, 3)]
+    for q, n in layers:
+        x = rng.normal(scale=4.0, size=(16, n)).astype(np.float32)
+        np.testing.assert_array_equal(np.asarray(q(x)), quantize(x, q.format))
+        assert len(proxy_layers._FUNCTIONS) <= 2
