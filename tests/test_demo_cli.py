@@ -89,6 +89,17 @@ def test_cli_report_inspect_convert_verify(demo_dir, capsys, tmp_path):
     assert (tmp_path / "ir.txt").read_text().startswith("graph digits_mlp(%pixels)")
     assert main(["convert", model, "--out", str(tmp_path / "p.keras")]) == 0
     assert (tmp_path / "p.keras").is_file()
+    for to, name in (("qonnx", "q.onnx"), ("hls4ml", "c.json")):
+        assert main(["convert", model, "--to", to, "--out", str(tmp_path / name)]) == 0
+        assert f"wrote {tmp_path / name}" in capsys.readouterr().out
+    import json
+
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    onnx.checker.check_model(onnx.load(tmp_path / "q.onnx"), full_check=True)
+    assert any(n.op_type == "Quant" for n in ModelWrapper(str(tmp_path / "q.onnx")).graph.node)
+    assert json.loads((tmp_path / "c.json").read_text())["LayerName"]["hidden_op"]["ReuseFactor"] == 1
     assert main(["verify", model, "--samples", "200"]) == 0
     table = exactness_table(capsys.readouterr().out)
     assert [table[e][1] for e in EXECUTORS[1:4]] == ["100.00% of 200 rows"] * 3 and "hls4ml C simulation" not in table
@@ -186,7 +197,9 @@ def test_convert_writes_every_target_atomically(demo_dir, tmp_path, capsys):
     model = str(demo_dir / "digits_mlp.keras")
     assert main(["convert", model, "--to", "ir", "--out", str(tmp_path / "ir.txt")]) == 0
     assert main(["convert", model, "--to", "proxy", "--out", str(tmp_path / "p.keras")]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ir.txt", "p.keras"]  # no temporary left behind
+    assert main(["convert", model, "--to", "onnx", "--out", str(tmp_path / "e.onnx")]) == 0
+    # no temporary left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["e.onnx", "ir.txt", "p.keras"]
     assert main(["convert", model, "--to", "proxy", "--out", str(tmp_path / "p.h5")]) == 2
     assert ".keras" in capsys.readouterr().err
     assert main(["convert", model, "--out", str(tmp_path / "nowhere" / "p.keras")]) == 2
