@@ -150,10 +150,11 @@ def _lut(x: Any, table: Any, *, f_in: int, size: int, **_: Any) -> Any:
     return ops.take(table, idx)
 
 
-#: layer kind -> (its constants from its weights, its computation from its input and constants)
-_KINDS: dict[str, tuple[Callable[..., tuple[Any, ...]], Callable[..., Any]]] = {
-    "fixed": (_fixed_constants, _fixed),
-    "lut": (_lut_constants, _lut),
+#: layer kind -> (its constants from its weights, its computation from its input and constants, whether the
+#: constants are per element: shaped like the input's features, or scalars)
+_KINDS: dict[str, tuple[Callable[..., tuple[Any, ...]], Callable[..., Any], bool]] = {
+    "fixed": (_fixed_constants, _fixed, True),
+    "lut": (_lut_constants, _lut, False),
 }
 #: calls on at least this many input elements run XLA-compiled under TensorFlow; smaller ones run op by op
 XLA_MIN_ELEMENTS = 1 << 17
@@ -182,14 +183,25 @@ def _function(kind: str, x: Any, weights: tuple[Any, ...], static: dict[str, Any
     if fn is not None:
         _FUNCTIONS.move_to_end(key)
     else:
-        prepare, body = _KINDS[kind]
+        prepare, body, per_element = _KINDS[kind]
         threshold = XLA_MIN_ELEMENTS
         xla = tf.function(lambda x, *c: body(x, *c, **static), jit_compile=True, autograph=False)
+        feat = tuple(x.shape[1:])
+        flat = len(feat) > 1 and None not in feat  # (N, 8, 8, 2) -> (N, 128): XLA vectorizes along 128, not 2
+        size = int(np.prod(feat)) if flat else 0
 
         def run(x: Any, *w: Any) -> Any:
             consts = prepare(*w, **static)
-            return tf.cond(tf.size(x, out_type=tf.int64) >= threshold, lambda: xla(x, *consts),
-                           lambda: body(x, *consts, **static))
+            if flat:
+                x_in = tf.reshape(x, (-1, size))
+                if per_element:
+                    consts = tuple(c if c.shape.rank == 0 else tf.reshape(tf.broadcast_to(c, (1, *feat)), (1, size))
+                                   for c in consts)
+            else:
+                x_in = x
+            y = tf.cond(tf.size(x, out_type=tf.int64) >= threshold, lambda: xla(x_in, *consts),
+                        lambda: body(x_in, *consts, **static))
+            return tf.reshape(y, tf.shape(x)) if flat else y
 
         spec = [tf.TensorSpec((None, *x.shape[1:]), x.dtype)] + [tf.TensorSpec(w.shape, w.dtype) for w in weights]
         fn = _FUNCTIONS[key] = tf.function(run, input_signature=spec, autograph=False)
@@ -204,7 +216,7 @@ def _run(kind: str, x: Any, weights: tuple[Any, ...], **static: Any) -> Any:
     Under TensorFlow one :func:`_function` call; other backends run the Keras ops directly.
     """
     if keras.backend.backend() != "tensorflow":
-        prepare, body = _KINDS[kind]
+        prepare, body, _ = _KINDS[kind]
         return body(x, *prepare(*weights, **static), **static)
     import tensorflow as tf
 

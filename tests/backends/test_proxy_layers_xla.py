@@ -51,9 +51,8 @@ def _both_paths(layer: keras.layers.Layer, x: np.ndarray, monkeypatch: pytest.Mo
     return plain, layer(x)
 
 
-def _random_format(rng: np.random.Generator, rnd: str, sat: str, wide: bool, homogeneous: bool) -> FixedFormat:
-    """A per-element (3, 5) format or a homogeneous one; ``wide``: 126 bits somewhere (``mod``, not the floor)."""
-    shape = () if homogeneous else (3, 5)
+def _random_format(rng: np.random.Generator, rnd: str, sat: str, wide: bool, shape: tuple[int, ...]) -> FixedFormat:
+    """A format of ``shape`` (broadcast to (3, 5)); ``wide``: 126 bits somewhere (``mod``, not the floor)."""
     k = rng.integers(0, 2, size=shape)
     f = rng.integers(-3, 12, size=shape)
     i = np.maximum(rng.integers(-3, 12, size=shape), -f - k)
@@ -69,7 +68,7 @@ def test_quantizer_paths_identical(wide: bool, monkeypatch: pytest.MonkeyPatch) 
     rng = np.random.default_rng(20261130 + wide)
     modes = list(itertools.product(ROUNDING_MODES, OVERFLOW_MODES))
     for j, (rnd, sat) in enumerate(modes if not wide else modes[::5]):
-        fmt = _random_format(rng, rnd, sat, wide, homogeneous=j % 3 == 0)
+        fmt = _random_format(rng, rnd, sat, wide, ((), (1, 5), (3, 5))[j % 3])  # homogeneous, per column, per element
         x = _inputs(rng, (3, 5))
         plain, xla = _both_paths(FixedPointQuantizer.from_format(fmt), x, monkeypatch)
         np.testing.assert_array_equal(_bits(xla), _bits(plain), err_msg=f"{fmt.summary()}: XLA != op by op")
