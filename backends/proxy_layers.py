@@ -157,7 +157,7 @@ _KINDS: dict[str, tuple[Callable[..., tuple[Any, ...]], Callable[..., Any], bool
     "lut": (_lut_constants, _lut, False),
 }
 #: calls on at least this many input elements run XLA-compiled under TensorFlow; smaller ones run op by op
-XLA_MIN_ELEMENTS = 1 << 17
+XLA_MIN_ELEMENTS = 1 << 15
 #: traced functions kept (least recently used dropped first): a long fuzz run meets thousands of shapes
 MAX_FUNCTIONS = 512
 _FUNCTIONS: OrderedDict[tuple[Any, ...], Callable[..., Any]] = OrderedDict()
