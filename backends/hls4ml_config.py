@@ -6,9 +6,10 @@
 hls4ml 1.3 derives from the proxy's quantizers (``hgq_ir.backends.hls4ml_precision``),
 ``ReuseFactor`` 1, the ``Latency`` strategy and each convolution's ``ParallelizationFactor``.
 
-:func:`to_hls4ml` converts a model once, builds the proxy and that configuration from the same
-legalized graph, and hands both to hls4ml. ``io_type='io_stream'`` is refused before hls4ml runs
-where hls4ml 1.3 cannot stream the model (:func:`stream_refusals`).
+:func:`hls4ml_model_of` builds the proxy and that configuration from the same legalized graph
+and hands both to hls4ml (``hgq_ir.to_hls4ml`` converts a model, then calls it).
+``io_type='io_stream'`` is refused before hls4ml runs where hls4ml 1.3 cannot stream the model
+(:func:`stream_refusals`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from hgq_ir.ir.graph import Graph, Node
 #: hls4ml's own default for values no layer entry types (every layer here has an entry)
 DEFAULT_PRECISION = "fixed<16,6>"
 IO_TYPES = ("io_parallel", "io_stream")
-CONVERSION_OPTIONS = ("aggressive", "unary_lut_max_table_size", "calibration")
 
 
 def _layer_entry(node: Node, precision: dict[str, str]) -> dict[str, Any]:
@@ -118,40 +118,34 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_hls4ml(model: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
-              hls_config: dict[str, Any] | None = None, quiet: bool = True, **kwargs: Any) -> Any:
-    """An hls4ml ``ModelGraph`` of ``model`` (not compiled), built from its proxy and :func:`hls_config_of`.
+def check_io_type(io_type: str) -> None:
+    """Refuse an ``io_type`` hls4ml does not have, with :class:`ConfigError`."""
+    if io_type not in IO_TYPES:
+        raise ConfigError(f"io_type must be one of {', '.join(IO_TYPES)}; got {io_type!r}")
 
-    ``model``: anything :func:`hgq_ir.convert` reads (a live HGQ/QKeras/Keras model or a model
-    file). ``aggressive``, ``unary_lut_max_table_size`` and ``calibration`` go to the conversion;
-    other keyword arguments (``part``, ``clock_period``, ...) go to
-    ``hls4ml.converters.convert_from_keras_model``. ``hls_config`` entries override the derived
-    ones, nested dicts key by key (``{"LayerName": {"d1_op": {"ReuseFactor": 4}}}``).
-    ``io_type='io_stream'`` raises :class:`ConfigError` naming every layer hls4ml cannot stream.
 
-    >>> hls_model = hgq_ir.to_hls4ml(model, "prj", part="xcvu13p-flga2577-2-e")  # doctest: +SKIP
-    >>> hls_model.compile()                                                     # doctest: +SKIP
+def hls4ml_model_of(graph: Graph, output_dir: str | os.PathLike, backend: str = "Vitis",
+                    io_type: str = "io_parallel", hls_config: dict[str, Any] | None = None, quiet: bool = True,
+                    **kwargs: Any) -> Any:
+    """hls4ml's ``ModelGraph`` (not compiled) of ``graph`` (legalized for the proxy), under :func:`hls_config_of`.
+
+    ``hls_config`` entries override the derived ones, nested dicts key by key; ``kwargs`` go to
+    ``hls4ml.converters.convert_from_keras_model``. ``io_type='io_stream'`` raises
+    :class:`ConfigError` naming every layer hls4ml cannot stream (:func:`stream_refusals`).
+    The public entry point is ``hgq_ir.to_hls4ml(model, ...)``.
     """
     from hgq_ir.backends.hls4ml import convert_proxy
     from hgq_ir.backends.registry import get_target
 
-    from hgq_ir.convert import lift, paused_gc, run_passes
-
-    if io_type not in IO_TYPES:
-        raise ConfigError(f"io_type must be one of {', '.join(IO_TYPES)}; got {io_type!r}")
-    options = {k: kwargs.pop(k) for k in CONVERSION_OPTIONS if k in kwargs}
-    calibration = options.pop("calibration", None)
-    with paused_gc():
-        graph = lift(model, calibration=calibration)
-        run_passes(graph, target="proxy", **options)
-        if io_type == "io_stream":
-            refused = stream_refusals(graph)
-            if refused:
-                raise ConfigError("hls4ml 1.3 cannot stream these layers (io_type='io_stream'): " + "; ".join(refused)
-                                  + ". Use io_type='io_parallel', or make the quantizers homogeneous "
-                                  "(skip_dims='all') and the pooling unpadded")
-        config = hls_config_of(graph)
-        proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
+    check_io_type(io_type)
+    if io_type == "io_stream":
+        refused = stream_refusals(graph)
+        if refused:
+            raise ConfigError("hls4ml 1.3 cannot stream these layers (io_type='io_stream'): " + "; ".join(refused)
+                              + ". Use io_type='io_parallel', or make the quantizers homogeneous "
+                              "(skip_dims='all') and the pooling unpadded")
+    config = hls_config_of(graph)
+    proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
     if hls_config:
         config = _merge(config, hls_config)
     with warnings.catch_warnings():

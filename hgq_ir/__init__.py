@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 # bound eagerly: the function `convert` must shadow the submodule of the same name
-from hgq_ir.convert import convert, lift, load_model, run_passes, to_proxy_model
+from hgq_ir.convert import convert, lift, load_model, run_passes, to_hls4ml, to_proxy_model
 from hgq_ir.ir.errors import HgqIrError, InternalError, NotBitExactWarning
 from hgq_ir.ir.fixed import FixedFormat, quantize
 from hgq_ir.ir.graph import Graph
@@ -33,7 +33,6 @@ _LAZY = {
     "set_default_paq_conf": "hgq_ir.training.quantizer",
     "emulate": "hgq_ir.emulator",
     "Emulator": "hgq_ir.emulator",
-    "to_hls4ml": "hgq_ir.backends.hls4ml_config",
     "verify": "hgq_ir.verification",
     "qonnx_to_hls4ml": "hgq_ir.backends.qonnx_hls4ml",
     **{name: "hgq_ir.training.layers" for name in (
@@ -45,7 +44,7 @@ _LAZY = {
 
 __all__ = ["FixedFormat", "Graph", "HgqIrError", "InternalError", "NotBitExactWarning", "convert", "interpret", "lift",
            "load_model", "quantize",
-           "run_passes", "to_proxy_model", "__version__", *_LAZY]
+           "run_passes", "to_hls4ml", "to_proxy_model", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,8 @@ from hgq_ir.ir.graph import Graph
 from hgq_ir.passes.base import Pass
 from hgq_ir.passes.manager import PassManager, PipelineResult, core_pipeline
 
-__all__ = ["TARGETS", "check_model_file", "convert", "lift", "load_model", "pipeline", "run_passes", "to_proxy_model"]
+__all__ = ["TARGETS", "check_model_file", "convert", "lift", "load_model", "pipeline", "run_passes", "to_hls4ml",
+           "to_proxy_model"]
 
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -232,3 +233,28 @@ def to_proxy_model(model: Any, aggressive: bool = True, unary_lut_max_table_size
     """
     return convert(model, to="proxy", aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size,
                    calibration=calibration)
+
+
+def to_hls4ml(model: Any, output_dir: str | os.PathLike, backend: str = "Vitis", io_type: str = "io_parallel",
+              hls_config: dict[str, Any] | None = None, quiet: bool = True, aggressive: bool = True,
+              unary_lut_max_table_size: int = 1024, calibration: Any = None, **kwargs: Any) -> Any:
+    """An hls4ml ``ModelGraph`` of ``model`` (not compiled): its proxy under the ``hls4ml`` target's configuration.
+
+    ``model``: anything :func:`convert` reads (a live HGQ/QKeras/Keras model or a model file),
+    converted once; the proxy and the configuration come from the same legalized graph.
+    ``hls_config`` entries override the derived ones, nested dicts key by key
+    (``{"LayerName": {"d1_op": {"ReuseFactor": 4}}}``); other keyword arguments (``part``,
+    ``clock_period``, ...) go to ``hls4ml.converters.convert_from_keras_model``.
+    ``io_type='io_stream'`` raises :class:`ConfigError` naming every layer hls4ml 1.3 cannot stream.
+
+    >>> hls_model = hgq_ir.to_hls4ml(model, "prj", part="xcvu13p-flga2577-2-e")  # doctest: +SKIP
+    >>> hls_model.compile()                                                     # doctest: +SKIP
+    """
+    from hgq_ir.backends.hls4ml_config import check_io_type, hls4ml_model_of
+
+    check_io_type(io_type)
+    with paused_gc():
+        graph = lift(model, calibration=calibration)
+        run_passes(graph, target="proxy", aggressive=aggressive, unary_lut_max_table_size=unary_lut_max_table_size)
+    return hls4ml_model_of(graph, output_dir, backend=backend, io_type=io_type, hls_config=hls_config, quiet=quiet,
+                           **kwargs)

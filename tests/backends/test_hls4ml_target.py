@@ -26,10 +26,10 @@ import numpy as np
 import pytest
 import zoo
 from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, convert_proxy
-from hgq_ir.backends.hls4ml_config import hls_config_of, layer_names, stream_refusals, to_hls4ml
+from hgq_ir.backends.hls4ml_config import hls_config_of, layer_names, stream_refusals
 from hgq_ir.backends.registry import get_target
 
-from hgq_ir.convert import convert, lift, run_passes
+from hgq_ir.convert import convert, lift, run_passes, to_hls4ml
 from hgq_ir.ir.errors import ConfigError
 from hgq_ir.ir.interpret import interpret
 from hgq_ir.training.calibrate import trace_minmax
