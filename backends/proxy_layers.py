@@ -68,7 +68,9 @@ def _mod_pow2(n: Any, p: Any, inv: Any) -> Any:
 def _round(x: Any, mode: str) -> Any:
     """Round float32 integers-to-be with an ap_fixed rounding mode, exactly.
 
-    ``floor(x + 0.5)`` would double-round above 2**23; ``x - floor(x)`` is always exact.
+    ``floor(x + 0.5)`` would double-round above 2**23. ``x - floor(x)`` is exact except on
+    (-1/2, 0), where ``1 + x`` may round to exactly 1/2 (x = -0.49999997): the true fraction is
+    above 1/2 there, so those values always round up (to 0).
     """
     fl = ops.floor(x)
     if mode == "TRN":
@@ -83,7 +85,9 @@ def _round(x: Any, mode: str) -> Any:
         "RND_MIN_INF": lambda: ops.zeros_like(x, dtype="bool"),
         "RND_CONV": lambda: ops.not_equal(_mod_pow2(fl, 2.0, 0.5), 0.0),  # fl is odd
     }[mode]()
-    up = ops.logical_or(frac > 0.5, ops.logical_and(ops.equal(frac, 0.5), tie_up))
+    near_zero = ops.logical_and(x > -0.5, x < 0)
+    tie = ops.logical_and(ops.equal(frac, 0.5), ops.logical_not(near_zero))
+    up = ops.logical_or(ops.logical_or(frac > 0.5, near_zero), ops.logical_and(tie, tie_up))
     return fl + ops.cast(up, x.dtype)
 
 

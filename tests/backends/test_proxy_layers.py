@@ -322,3 +322,15 @@ def test_keras_round_trip(tmp_path: object) -> None:
         assert loaded.get_layer(name).format == model.get_layer(name).format
     assert loaded.get_layer("lut_tanh").kif_in == (1, 2, 3)
     assert {str(w.dtype) for w in loaded.get_layer("het_wrap_rndconv").weights} == {"int8"}
+
+
+@pytest.mark.parametrize("rnd", ROUNDING_MODES)
+def test_rounding_just_above_minus_one_half(rnd: str) -> None:
+    """float32 ``1 + x`` rounds to exactly 1/2 just above -1/2: not a tie (RND_INF/RND_MIN_INF gave -1)."""
+    x = np.array([[np.nextafter(np.float32(-0.5), np.float32(0)), -0.5, np.nextafter(np.float32(-0.5), np.float32(-1)),
+                   np.float32(-2.0**-30), np.nextafter(np.float32(0.5), np.float32(0))]], dtype=np.float32)
+    for f in (0, 3):
+        fmt = FixedFormat(1, 4, f, rnd, "SAT")
+        xs = np.ldexp(x, -f)
+        got = np.asarray(FixedPointQuantizer.from_format(fmt, name="q")(xs), dtype=np.float64)
+        np.testing.assert_array_equal(got, quantize(xs.astype(np.float64), fmt), err_msg=f"{rnd} f={f}")
