@@ -116,17 +116,23 @@ def _to_double(b: OnnxBuilder, x: str, dt: np.dtype, shape: tuple, why: str) -> 
     return b.op("Cast", [x], name="to_double", doc=why, out_dtype=np.float64, out_shape=shape, to=TensorProto.DOUBLE)
 
 
+def _half_step_fits_float32(in_fmt: FixedFormat | None, c: Codes) -> bool:
+    """True when ``x +- 2^-(f+1)`` is exact in float32 for every ``x`` of ``in_fmt`` (None: a float: no)."""
+    if in_fmt is None:
+        return False
+    hf = FixedFormat.of_constants(np.ldexp(1.0, -(c.f + 1).astype(np.int64)))
+    x = in_fmt.broadcast_to(np.broadcast_shapes(in_fmt.shape, hf.shape))
+    return fixed.required_bits(fixed.add_format(x, hf)) <= FLOAT32_BITS
+
+
 def _offset(b: OnnxBuilder, x: str, dt: np.dtype, in_fmt: FixedFormat | None, c: Codes, sign: float,
             shape: tuple) -> tuple[str, np.dtype]:
     """``x + sign * 2^-(f+1)``, in float32 only when the sum provably fits 24 bits."""
     h = sign * np.ldexp(1.0, -(c.f + 1).astype(np.int64))
-    if dt == F32 and in_fmt is not None:
-        hf = FixedFormat.of_constants(h)
-        if fixed.required_bits(fixed.add_format(in_fmt.broadcast_to(np.broadcast_shapes(in_fmt.shape, hf.shape)),
-                                                hf)) <= FLOAT32_BITS:
-            doc = "half-step offset (RND ties up / RND_MIN_INF ties down): exact in float32, proven from formats"
-            return b.op("Add", [x, b.const(compact(h), np.float32, "half")], name="half_step", doc=doc,
-                        out_dtype=np.float32, out_shape=shape), F32
+    if dt == F32 and _half_step_fits_float32(in_fmt, c):
+        doc = "half-step offset (RND ties up / RND_MIN_INF ties down): exact in float32, proven from formats"
+        return b.op("Add", [x, b.const(compact(h), np.float32, "half")], name="half_step", doc=doc,
+                    out_dtype=np.float32, out_shape=shape), F32
     x = _to_double(b, x, dt, shape, "the half-step offset is computed in float64 (exact)")
     doc = "half-step offset (RND ties up / RND_MIN_INF ties down), exact in float64"
     return b.op("Add", [x, b.const(compact(h), np.float64, "half")], name="half_step", doc=doc,
@@ -169,6 +175,9 @@ def emit_quantize(b: OnnxBuilder, x: str, dt: np.dtype, fmt: FixedFormat, shape:
     mode = QUANT_MODE[r]
     if on_grid(in_fmt, fmt):
         r, mode = "TRN", "FLOOR"  # the input already lies on the grid: any rounding is the identity
+    if mode in ("HALF_UP", "HALF_DOWN") and dt == F32 and not _half_step_fits_float32(in_fmt, c):
+        # qonnx rounds these as sign(v) * floor(|v| +- 1/2): in float32, |v| + 1/2 rounds (-0.49999997 -> -1)
+        x, dt = _to_double(b, x, dt, fshape, f"{mode} computes |v| +- 1/2: exact in float64, not in float32"), F64
     if clamp_never_binds(in_fmt, fmt):
         y, dt = _offset(b, x, dt, in_fmt, c, 1.0 if r == "RND" else -1.0, fshape) if r in ("RND", "RND_MIN_INF") \
             else (x, dt)

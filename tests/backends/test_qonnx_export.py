@@ -284,3 +284,26 @@ def test_an_input_float32_cannot_hold_warns():
     g = quantizer_bank(FORMATS["homogeneous"])
     with pytest.warns(NotBitExactWarning, match="not exactly float32"):
         execute_qonnx(to_qonnx(g), [np.full((2, 8), 2.0**30 + 2.0**-5)])
+
+
+@pytest.mark.parametrize("rnd", ["RND", "RND_CONV", "RND_INF", "RND_ZERO", "RND_MIN_INF", "TRN", "TRN_ZERO"])
+def test_float32_inputs_next_to_ties_round_exactly(rnd):
+    """qonnx rounds HALF_UP/HALF_DOWN as sign(v) * floor(|v| +- 1/2), which rounds in float32 (-0.49999997 -> -1)."""
+    from hgq_ir.backends.qonnx_export import execute_qonnx, to_qonnx
+
+    from hgq_ir.ir import FixedFormat, Graph, interpret
+    from hgq_ir.ir.ops import Quantize
+
+    f32 = np.float32
+    rng = np.random.default_rng(3)
+    near = [np.nextafter(f32(t), f32(t) + d) for t in (-2.5, -1.5, -0.5, 0.5, 1.5) for d in (-1, 1)]
+    big = [2.0**23 + 1, -(2.0**23) - 1, 2.0**24 + 2]
+    spread = rng.standard_normal(500) * 2.0 ** rng.integers(-30, 30, 500)
+    x = np.concatenate([near, big, spread]).astype(f32).astype(np.float64)[:, None]
+    for overflow in ("SAT", "WRAP"):
+        for f in (0, 3, -2):
+            g = Graph("t")
+            q = g.add_node(Quantize(FixedFormat(1, 8, f, rnd, overflow)), [g.add_input("x", (1,))], name="q")
+            g.set_outputs([q.output])
+            got = execute_qonnx(to_qonnx(g), [x.astype(f32)])[0]
+            np.testing.assert_array_equal(got, interpret(g, x), err_msg=f"{rnd} {overflow} f={f}")
