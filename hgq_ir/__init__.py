@@ -34,6 +34,8 @@ _LAZY = {
     "emulate": "hgq_ir.emulator",
     "Emulator": "hgq_ir.emulator",
     "verify": "hgq_ir.verification",
+    "report": "hgq_ir.reporting",
+    "Report": "hgq_ir.reporting",
     "qonnx_to_hls4ml": "hgq_ir.backends.qonnx_hls4ml",
     **{name: "hgq_ir.training.layers" for name in (
         "HQuantize", "HDense", "HConv1D", "HConv2D", "HActivation", "HAdd", "HDenseBatchNorm",

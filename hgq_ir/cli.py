@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 from hgq_ir import __version__
 from hgq_ir.backends.registry import TARGETS, get_target
 from hgq_ir.ir.errors import ConfigError, HgqIrError, InternalError
+from hgq_ir.progress import quiet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -136,13 +137,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    """Print the per-layer report (formats, BOPs, overflow modes, LUTs) and the pass timings."""
-    from hgq_ir.report import layer_report
+    """Print the per-layer report (formats, BOPs, overflow modes, LUTs) and the pass timings.
 
-    graph, result = _pipeline(args, target=args.target)
-    print(layer_report(graph))
-    print()
-    print(result.table())
+    ``--json`` alone prints the report as JSON only (schema: ``hgq_ir.reporting``); ``--json
+    OUT.json`` and ``--plot OUT.png`` also write those files (atomically) and say where.
+    """
+    from hgq_ir.reporting import report
+
+    rep = report(args.model, target=args.target, aggressive=not args.conservative,
+                 unary_lut_max_table_size=args.lut_size, calibration=getattr(args, "calib_array", None))
+    to_stdout = args.json == "-"
+    said = sys.stderr if to_stdout else sys.stdout  # stdout holds only the JSON then
+    if to_stdout:
+        print(rep.to_json(), end="")
+    else:
+        print(rep.table)
+        print()
+        print(rep.passes.table())
+        if args.json:
+            rep.to_json(args.json)
+            print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {', '.join(map(str, rep.plot(args.plot)))}", file=said)
     return 0
 
 
@@ -151,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="hgq-ir", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"hgq-ir {__version__}")
     p.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress lines (training epochs, trace_minmax, verify --hls, the demo's steps)")
     sub = p.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="train a small HGQ model on digits, convert, verify, report")
     d.add_argument("--out", default="hgq-ir-demo", help="output folder (default ./hgq-ir-demo)")
@@ -185,8 +203,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model")
     r.add_argument("--target", default=None, choices=list(TARGETS),
                    help="report the IR legalized for this target (default: the model's own IR)")
+    r.add_argument("--plot", default=None, metavar="OUT.png",
+                   help="also draw the bitwidths (weights, outputs, 0-bit shares), BOPs and kernel heatmaps "
+                        "(more pages: OUT_p2.png...)")
+    r.add_argument("--json", nargs="?", const="-", default=None, metavar="OUT.json",
+                   help="the report as JSON: to OUT.json, or alone to stdout (then stdout holds only the JSON)")
     _convert_args(r)
     r.set_defaults(func=cmd_report)
+    for command in sub.choices.values():  # also after the command: hgq-ir demo --quiet
+        command.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS,
+                             help="no progress lines")
     return p
 
 
@@ -239,13 +265,28 @@ def check_output_file(path: str, to: str) -> None:
         raise ConfigError(f"cannot write {path!r}: folder {str(folder)!r} is not writable")
 
 
+def check_writable_file(path: str, suffix: str, option: str) -> None:
+    """Refuse an output file ``option PATH`` that is not ``*suffix`` in an existing, writable folder."""
+    out = Path(path)
+    if out.suffix != suffix:
+        raise ConfigError(f"{option} {path!r}: name a {suffix} file (<something>{suffix})")
+    if out.is_dir():
+        raise ConfigError(f"{option} {path!r} is a folder; name a {suffix} file in it")
+    folder = out.parent
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path!r}: folder {str(folder)!r} does not exist; create it first")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path!r}: folder {str(folder)!r} is not writable")
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Check the command's files and numbers before TensorFlow is imported (a typed error in a blink).
 
     Model files must exist and look like models; ``--out`` must be writable with the target's
     suffix; ``--data`` and ``--calib`` must be numeric ``.npy`` arrays (loaded here, into
     ``args.data_array`` and ``args.calib_array``);
-    ``--samples`` and ``--epochs`` must be >= 1; the demo's folder must be writable.
+    ``--samples`` and ``--epochs`` must be >= 1; the demo's folder must be writable; the report's
+    ``--plot`` and ``--json`` files must be .png and .json files in writable folders.
     """
     if args.command in MODEL_COMMANDS:
         from hgq_ir.convert import check_model_file
@@ -256,6 +297,11 @@ def check_args(args: argparse.Namespace) -> None:
         out = args.out or default_output(args.model, args.to)
         if out is not None:
             check_output_file(out, args.to)
+    if args.command == "report":
+        if args.plot:
+            check_writable_file(args.plot, ".png", "--plot")
+        if args.json not in (None, "-"):
+            check_writable_file(args.json, ".json", "--json")
     if args.command == "verify":
         if args.samples < 1:
             raise ConfigError(f"--samples must be >= 1, got {args.samples}")
@@ -293,6 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hgq-ir`` console script."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     args = build_parser().parse_args(argv)
+    with quiet(args.quiet):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Check the arguments, then run the command; errors become exit codes 2 and 3."""
     try:
         check_args(args)  # before TensorFlow (seconds to import): a bad argument fails at once
         import_tensorflow_quietly()

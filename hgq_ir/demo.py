@@ -5,8 +5,11 @@ with ``trace_minmax``, convert to every target (IR text, Keras proxy, ONNX emula
 hls4ml configuration; files in ``out_dir``), then run every executor on the test set against
 the reference interpreter (``hgq_ir.verify``: the HGQ model, the proxy, onnxruntime, qonnx's
 executor, hls4ml's C simulation, which is reported as not run, loudly, when g++ is missing).
-Prints accuracy, BOPs, the per-layer table and the exact-match table. Returns 1 if any
-executor that ran differs from the interpreter on any row.
+Prints accuracy, BOPs, the per-layer table and the exact-match table, and writes the report as
+a picture and as JSON (``digits_mlp_report.png``, ``digits_mlp_report.json``) beside the models.
+Returns 1 if any executor that ran differs from the interpreter on any row. Progress (the steps,
+the epochs, calibration, the hls4ml compile) goes away under ``hgq_ir.progress.quiet()``
+(``hgq-ir --quiet demo``); the results stay.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import TextIO
 import numpy as np
 
 from hgq_ir.ir.errors import ConfigError
+from hgq_ir.progress import is_quiet
 
 DEFAULT_EPOCHS = 100
 
@@ -52,11 +56,18 @@ def build_model(beta: float = 1e-7):
     ], name="digits_mlp")
 
 
+def say(text: str) -> None:
+    """Print one of the demo's progress lines (nothing under ``hgq_ir.progress.quiet()``)."""
+    if not is_quiet():
+        print(text, flush=True)
+
+
 def progress_callback(epochs: int, stream: TextIO | None = None):
     """A Keras callback showing training progress (Keras imported only when the demo runs).
 
     On a terminal one line is rewritten every epoch; elsewhere (a CI log, a pipe) a line is
-    printed every tenth of the run and at the last epoch, so logs stay readable.
+    printed every tenth of the run and at the last epoch, so logs stay readable; nothing when
+    quiet.
     """
     import keras
 
@@ -66,6 +77,8 @@ def progress_callback(epochs: int, stream: TextIO | None = None):
 
     class Progress(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
+            if is_quiet():
+                return
             logs = logs or {}
             line = (f"  epoch {epoch + 1}/{epochs}  loss {logs.get('loss', 0):.3f}  "
                     f"acc {logs.get('accuracy', 0):.3f}")
@@ -123,8 +136,8 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
 
     from hgq_ir.atomic import write_atomically
     from hgq_ir.backends.registry import TARGETS
-    from hgq_ir.convert import convert, lift, run_passes
-    from hgq_ir.report import layer_report, total_bops
+    from hgq_ir.convert import convert
+    from hgq_ir.reporting import report
     from hgq_ir.training.calibrate import trace_minmax
     from hgq_ir.verification import verify
 
@@ -134,39 +147,41 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     model = build_model()
     model.compile(keras.optimizers.Adam(3e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    print(f"[1/5] training {model.name} on digits ({len(xtr)} train / {len(xte)} test rows, {epochs} epochs)")
+    say(f"[1/5] training {model.name} on digits ({len(xtr)} train / {len(xte)} test rows, {epochs} epochs)")
     t0 = time.perf_counter()
     model.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0, callbacks=[progress_callback(epochs)])
-    print(f"      trained in {time.perf_counter() - t0:.1f} s")
+    say(f"      trained in {time.perf_counter() - t0:.1f} s")
 
-    print("[2/5] calibrating (trace_minmax)")
-    trace_minmax(model, xtr, verbose=False)
+    say("[2/5] calibrating (trace_minmax)")
+    trace_minmax(model, xtr, verbose=False, progress=True)
     acc = float(np.mean(np.argmax(model.predict(xte, verbose=0), axis=1) == yte))
     write_atomically(out / "digits_mlp.keras", model.save)
 
-    print(f"[3/5] converting to every target: {', '.join(TARGETS)}")
+    say(f"[3/5] converting to every target: {', '.join(TARGETS)}")
     written = []
     for name, target in TARGETS.items():
         path = out / f"digits_mlp_{name}{target.suffix}"
         convert(model, to=name, path=path)
         written.append(path)
-        print(f"      {name:<7} {path}")
+        say(f"      {name:<7} {path}")
 
     gpp = shutil.which("g++") is not None
-    print("[4/5] verifying every executor on the test set"
+    say("[4/5] verifying every executor on the test set"
           + (" (hls4ml: compiling the C simulation with g++)" if gpp else ""))
     result = verify(model, xte, hls=True, qonnx_rows=len(xte), hls_dir=str(out / "hls4ml_prj"))
 
-    print("[5/5] report\n")
-    graph = lift(model)
-    passes = run_passes(graph, target="proxy")
-    print(f"test accuracy: {acc:.4f}   total BOPs: {total_bops(graph):.0f}\n")
-    print(layer_report(graph))
+    say("[5/5] report (text, picture, JSON)\n")
+    rep = report(model, target="proxy")
+    pictures = rep.plot(out / "digits_mlp_report.png")
+    rep.to_json(out / "digits_mlp_report.json")
+    print(f"test accuracy: {acc:.4f}   total BOPs: {rep.total_bops:.0f}\n")
+    print(rep.table)
     print()
-    print(passes.table())
+    print(rep.passes.table())
     print()
     print(result.table())
     print(f"\nwrote {out / 'digits_mlp.keras'} and {', '.join(p.name for p in written)}")
+    print(f"report: {', '.join(map(str, pictures))} (picture) and {out / 'digits_mlp_report.json'} (JSON)")
     not_run = [c.executor for c in result.checks if c.not_run]
     if not result.ok:
         print("bit-exact: NO", file=sys.stderr)

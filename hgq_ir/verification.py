@@ -28,6 +28,7 @@ from hgq_ir.ir.errors import ConfigError, GraphError, HgqIrError, NotBitExactWar
 from hgq_ir.ir.fixed import quantize, round_to_integer
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.interpret import Interpreter
+from hgq_ir.progress import Progress
 
 #: rows the divergence search looks at (the first mismatching ones)
 DIVERGENCE_ROWS = 64
@@ -223,6 +224,8 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
     ``hls=True`` also compiles the proxy with hls4ml (g++) and runs its C simulation;
     ``qonnx_rows`` bounds the rows given to qonnx's (slow) executor (0: skip it); ``source=False``
     skips the source model's own predictions. Conversion options are those of ``convert``.
+    With ``hls=True`` (the slow one: a g++ compile) the steps show progress on stderr: one line on
+    a terminal, a line a step in a log, nothing under ``hgq_ir.progress.quiet()``.
     """
     from hgq_ir.backends.registry import get_target
     from hgq_ir.convert import lift, run_passes
@@ -247,7 +250,10 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
     ref_proxy = _as_list(Interpreter(legal["proxy"]).run(*xs))
     meaning, firmware = "IR interpreter", "IR interpreter (proxy legalization)"
 
+    steps = int(source) + 2 + int(qonnx_model is not None) + 3
+    progress = Progress("verify", total=steps, enabled=hls)
     if source:
+        progress.step("source model (Keras predict)")
         # the source model's own layers neither wrap nor saturate like the IR: compare where nothing overflows
         live, why = _source_model(model)
         inside = f"{meaning}, rows without overflow"
@@ -259,12 +265,14 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
                            lambda a: _as_list(live.predict(a if len(a) > 1 else a[0], verbose=0,
                                                            batch_size=min(len(a[0]), 8192))), None)
         result.checks.append(check)
+    progress.step("Keras proxy")
     result.checks.append(_check("Keras proxy", firmware, legal["proxy"], xs, ref_proxy,
                                 lambda a: _as_list(proxy.predict(a if len(a) > 1 else a[0], verbose=0,
                                                                  batch_size=min(len(a[0]), 8192))),
                                 _proxy_reader(proxy)))
     from hgq_ir.emulator import Emulator
 
+    progress.step("onnxruntime (onnx target)")
     emulator = Emulator(onnx_model)
     result.checks.append(_check("onnxruntime (onnx target)", meaning, legal["onnx"], xs, ref,
                                 lambda a: emulator.run(a, emulator.output_names),
@@ -272,6 +280,7 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
     if qonnx_model is not None:
         from hgq_ir.backends.qonnx_export import execute_qonnx
 
+        progress.step("qonnx executor (qonnx target)")
         k = min(qonnx_rows, len(xs[0]))
         out_names = [o.name for o in qonnx_model.graph.output]
         result.checks.append(_check("qonnx executor (qonnx target)", meaning, legal["qonnx"], [a[:k] for a in xs],
@@ -279,7 +288,8 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
                                     lambda a: execute_qonnx(qonnx_model, a, out_names),
                                     lambda names, a: _read_qonnx(qonnx_model, names, a)))
     if hls:
-        result.checks.append(_hls_check(proxy, legal["proxy"], xs, ref_proxy, firmware, hls_dir))
+        result.checks.append(_hls_check(proxy, legal["proxy"], xs, ref_proxy, firmware, hls_dir, progress))
+    progress.close()
     return result
 
 
@@ -298,7 +308,7 @@ def _read_qonnx(model: Any, names: list[str], xs: list[np.ndarray]) -> dict:
 
 
 def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndarray], reference: str,
-               hls_dir: str | None) -> ExecutorCheck:
+               hls_dir: str | None, progress: Progress | None = None) -> ExecutorCheck:
     """hls4ml's C simulation of the proxy under the ``hls4ml`` target's configuration.
 
     Compiled with g++ in ``hls_dir`` (or a temporary folder); not run, saying so, without g++.
@@ -310,12 +320,17 @@ def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndar
         return ExecutorCheck("hls4ml C simulation", reference, rows=len(xs[0]),
                              not_run="g++ not found: install g++ to compile hls4ml's C simulation")
 
+    step = progress.step if progress is not None else (lambda text: None)
+
     def run(a: list[np.ndarray]) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory() if hls_dir is None else contextlib.nullcontext(hls_dir) as d:
+            step("hls4ml: writing the project")
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Config key parallelization_factor is defined")
                 m = convert_proxy(proxy, hls_config_of(graph), d)
+            step("hls4ml: compiling the C simulation with g++")
             compile_quietly(m)
+            step(f"hls4ml: C simulation of {len(a[0])} rows")
             return _as_list(c_simulate(m, a if len(a) > 1 else a[0], [tuple(v.shape) for v in graph.outputs]))
 
     return _check("hls4ml C simulation", reference, graph, xs, ref, run, None)

@@ -1,7 +1,7 @@
 """DESIGN.md's dependency rules between the rooms of the package, read from the import statements.
 
 Rooms: the IR core (``hgq_ir/ir``), the training side (``hgq_ir/training``), passes, frontends,
-backends, and the face (``convert``, ``cli``, ``demo``, ``report``, ``__init__``) that ties them.
+backends, and the face (``convert``, ``cli``, ``demo``, ``reporting``, ``report_plot``, ``__init__``) that ties them.
 """
 
 import ast
@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = sorted((ROOT / "hgq_ir" / "ir").glob("*.py"))
 TRAINING = sorted((ROOT / "hgq_ir" / "training").rglob("*.py"))
 OTHER_ROOMS = ("hgq_ir.passes", "hgq_ir.frontends", "hgq_ir.backends", "hgq_ir.training", "hgq_ir.layers",
-               "hgq_ir.convert", "hgq_ir.cli", "hgq_ir.demo", "hgq_ir.report")
+               "hgq_ir.convert", "hgq_ir.cli", "hgq_ir.demo", "hgq_ir.reporting",
+               "hgq_ir.report_plot")
 
 
 def imports(path: Path) -> set[str]:
@@ -60,7 +61,8 @@ def test_passes_import_only_the_core():
 
 
 def test_frontends_and_backends_do_not_import_each_other_nor_the_face():
-    face = ("hgq_ir.convert", "hgq_ir.cli", "hgq_ir.demo", "hgq_ir.report")
+    face = ("hgq_ir.convert", "hgq_ir.cli", "hgq_ir.demo", "hgq_ir.reporting",
+               "hgq_ir.report_plot")
     for f in (ROOT / "frontends").glob("*.py"):
         bad = {m for m in imports(f) if m.startswith(("hgq_ir.backends", *face))}
         assert not bad, f"{f.name} imports {bad}"

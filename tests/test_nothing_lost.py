@@ -26,7 +26,7 @@ import hgq_ir
 from hgq_ir.atomic import write_atomically
 from hgq_ir.cli import main
 from hgq_ir.ir.interpret import interpret
-from hgq_ir.report import layer_report
+from hgq_ir.reporting import layer_report
 from hgq_ir.training.calibrate import trace_minmax
 
 MODELS = ("dense_hetero", "branches")  # BatchNorm fusion and a LUT; branches and a nested model

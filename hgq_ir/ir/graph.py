@@ -23,6 +23,7 @@ import numpy as np
 from hgq_ir.ir import formats as format_inference
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.graph_html import graph_html
 from hgq_ir.ir.op_base import Input, Op, Shape, Weight
 
 __all__ = ["Graph", "Node", "Shape", "Value", "Weight"]
@@ -347,6 +348,10 @@ class Graph:
             if sub is not None:
                 lines.extend("    " + line for line in str(sub).splitlines())
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """The graph as an HTML table in Jupyter: one row a node, formats, weights and BOPs included."""
+        return graph_html(self)
 
     def __repr__(self) -> str:
         return f"<Graph {self.name!r}: {len(self)} nodes, inputs {self.inputs}, outputs {self.outputs}>"

@@ -15,9 +15,9 @@ from typing import Any
 
 import keras
 import numpy as np
-from tqdm.auto import tqdm
 
 from hgq_ir.ir.errors import ConfigError, FormatError
+from hgq_ir.progress import Progress
 from hgq_ir.training.layers.activation import HActivation
 from hgq_ir.training.layers.base import HLayerBase
 from hgq_ir.training.layers.graph import iter_layers
@@ -212,14 +212,14 @@ def compute_bops(model: keras.Model, verbose: bool = False) -> float:
 
 
 def _record(model: keras.Model, layers: list[HLayerBase], batches: Iterator[Any], total: int | None,
-            specs: list[tuple[str, tuple]], streamed: bool, verbose: bool, return_predictions: bool) -> list[Any]:
+            specs: list[tuple[str, tuple]], streamed: bool, progress: bool, return_predictions: bool) -> list[Any]:
     """Run the model over ``batches`` with range recording on; the predictions when asked for."""
     forward = _forward(model)
     predictions, n_batches, rows = [], 0, 0
     for layer in layers:
         layer.record_minmax = True
     try:
-        for batch in tqdm(batches, total=total, disable=not verbose, desc="trace_minmax", unit="batch"):
+        for batch in Progress("trace_minmax", total=total, unit="batch", enabled=progress).iterate(batches):
             if streamed:
                 arrays = _batch_arrays(batch)
                 check_calibration_arrays(arrays, specs if not isinstance(batch, dict) else [], rows,
@@ -240,7 +240,7 @@ def _record(model: keras.Model, layers: list[HLayerBase], batches: Iterator[Any]
 
 def trace_minmax(model: keras.Model, data: Any, bsz: int = 16384, verbose: bool = True,
                  return_predictions: bool = False, no_bops_computation: bool = False, rst: bool = True,
-                 cover_factor: float = 1.0) -> float | tuple[float, Any]:
+                 cover_factor: float = 1.0, progress: bool | None = None) -> float | tuple[float, Any]:
     """Record the output range of every H-layer over ``data`` and return the model's exact BOPs.
 
     ``data`` is a numpy array, a list of arrays (one per model input), a batched
@@ -249,6 +249,10 @@ def trace_minmax(model: keras.Model, data: Any, bsz: int = 16384, verbose: bool 
     widens each range about its centre (< 1 narrows it and warns: overflow becomes likely).
     Outputs of sigmoid/tanh/softmax HActivations are clamped to their true range. Returns the
     total BOPs (-1 with ``no_bops_computation``), or ``(bops, predictions)``.
+
+    ``verbose`` prints the per-layer BOPs table and shows progress over the batches (``progress``,
+    default ``verbose``: one line on a terminal, a few plain lines in a log, on stderr; nothing
+    under ``hgq_ir.progress.quiet()`` or ``hgq-ir --quiet``).
 
     >>> bops = trace_minmax(model, x_train, verbose=False)  # doctest: +SKIP
     """
@@ -275,7 +279,8 @@ def trace_minmax(model: keras.Model, data: Any, bsz: int = 16384, verbose: bool 
         if rst:
             for layer in layers:
                 layer.reset_minmax()
-        predictions = _record(model, layers, batches, total, specs, not given_arrays, verbose, return_predictions)
+        predictions = _record(model, layers, batches, total, specs, not given_arrays,
+                              verbose if progress is None else progress, return_predictions)
         _check_ranges_are_numbers(layers)
         for layer in layers:
             _widen_and_clamp(layer, float(cover_factor))
