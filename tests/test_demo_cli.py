@@ -53,7 +53,21 @@ def test_demo_converts_to_every_target_and_every_executor_is_exact(demo_run):
     demo_dir, stdout = demo_run
     files = sorted(p.name for p in demo_dir.iterdir() if p.is_file())
     assert files == ["digits_mlp.keras", "digits_mlp_hls4ml.json", "digits_mlp_ir.txt", "digits_mlp_onnx.onnx",
-                     "digits_mlp_proxy.keras", "digits_mlp_qonnx.onnx"], files
+                     "digits_mlp_proxy.keras", "digits_mlp_qonnx.onnx", "digits_mlp_report.json",
+                     "digits_mlp_report.png"], files
+    # the report beside the models, and where it is: a picture and the numbers
+    assert (f"report: {demo_dir / 'digits_mlp_report.png'} (picture) and {demo_dir / 'digits_mlp_report.json'} "
+            "(JSON)") in stdout
+    import json
+
+    from PIL import Image
+
+    with Image.open(demo_dir / "digits_mlp_report.png") as im:
+        assert im.size == (1600, 900)
+    report = json.loads((demo_dir / "digits_mlp_report.json").read_text())
+    assert f"total BOPs: {report['total_bops']:.0f}" in stdout
+    assert [layer["name"] for layer in report["layers"]] == ["inputs_q", "hidden", "logits"]
+    assert "[1/5] training" in stdout and "[5/5] report" in stdout
     table = exactness_table(stdout)
     assert list(table) == EXECUTORS, stdout
     for name in EXECUTORS[1:]:
@@ -65,10 +79,13 @@ def test_demo_converts_to_every_target_and_every_executor_is_exact(demo_run):
 
 
 def test_demo_without_gpp_says_the_firmware_check_was_not_run(tmp_path):
-    # a PATH without g++ (nor anything else): the demo must not pass quietly
+    # a PATH without g++ (nor anything else): the demo must not pass quietly, even with --quiet
     env = {**os.environ, "PATH": str(tmp_path)}
-    res = run_cli("demo", "--out", str(tmp_path / "out"), "--epochs", "2", env=env)
+    res = run_cli("--quiet", "demo", "--out", str(tmp_path / "out"), "--epochs", "2", env=env)
     assert res.returncode == 0, res.stderr
+    # --quiet: no steps, epochs nor calibration progress; the results stay
+    assert "[1/5]" not in res.stdout and "epoch" not in res.stdout and "trace_minmax" not in res.stderr, res.stdout
+    assert "total BOPs" in res.stdout and "report: " in res.stdout
     table = exactness_table(res.stdout)
     assert table["Keras proxy"][1] == "100.00% of 397 rows"
     assert table["onnxruntime (onnx target)"][1] == "100.00% of 397 rows"
