@@ -1,9 +1,15 @@
 """The ``onnx`` target: plain ONNX that onnxruntime (CPU) computes bit-exactly, the fast emulator.
 
-Every IR value becomes a float64 tensor named after it (``v.name``; an ``Identity`` where an op's
+Every IR value becomes a tensor named after it (``v.name``; an ``Identity`` where an op's
 lowering ends elsewhere), so any IR value can be added as a graph output to find where two
 executors part. Float64 computes every fixed-point value exactly (the interpreter's own
-arithmetic, up to 53 bits; more is refused like the interpreter refuses it). Quantizers are
+arithmetic, up to 53 bits; more is refused like the interpreter refuses it). A node computes in
+float32 instead (about 3x faster in onnxruntime) where its formats prove float32 exact: every
+input a float32 value, the result's format at most 24 bits wide, every partial sum of a
+MatMul within 24 bits (``exact_bits``), every quantizer step exact (``onnx_quantize``); its value's
+tensor is then float32. Graph outputs are float64. ``input_dtype=np.float32`` declares the graph
+inputs float32: the model then reads float32 values (what Keras models take), and quantizers on
+them take the cheap exact steps in float32. Quantizers are
 lowered by :mod:`hgq_ir.backends.onnx_quantize`; convolution and pooling, which onnxruntime has
 no float64 kernel for, gather their windows channels-last (``Pad`` -> ``Gather`` -> ``MatMul`` /
 ``ReduceSum`` / ``ReduceMax``), with no transposes.
@@ -22,13 +28,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from hgq_ir.backends.onnx_builder import OnnxBuilder
-from hgq_ir.backends.onnx_quantize import lower_quantize
+from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
+from hgq_ir.backends.onnx_quantize import FLOAT32_BITS, fits_float32, float32_exact, lower_quantize
 from hgq_ir.passes.base import Pass
 from onnx import TensorProto, helper
 
-from hgq_ir.ir.errors import GraphError, InexactError, InternalError, NotBitExactWarning, UnsupportedLayerError
-from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat
+from hgq_ir.ir.errors import (
+    ConfigError,
+    GraphError,
+    InexactError,
+    InternalError,
+    NotBitExactWarning,
+    UnsupportedLayerError,
+)
+from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat, add_format
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.windows import window_geometry
@@ -42,20 +55,44 @@ def onnx_legalization() -> list[Pass]:
     return []
 
 
+F32, F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 @dataclass
 class Ctx:
-    """What emitters share: the builder, exact formats (graph inputs unknown), warnings to give."""
+    """What emitters share: the builder, exact formats (graph inputs unknown), warnings to give.
+
+    ``dtypes``: the float type of each IR value's tensor; ``dt``: the type the current node computes in.
+    """
 
     graph: Graph
     b: OnnxBuilder
     formats: dict[str, FixedFormat | None]
+    dtypes: dict[str, np.dtype] = field(default_factory=dict)
+    dt: np.dtype = F64
     inexact: list[str] = field(default_factory=list)
+    _casts: dict[tuple[str, np.dtype], str] = field(default_factory=dict)
 
     def fmt(self, node: Node, j: int = 0) -> FixedFormat | None:
         return self.formats[node.inputs[j].name]
 
-    def const(self, value: object, dtype: type = np.float64) -> str:
+    def const(self, value: object, dtype: type | None = None) -> str:
+        """A constant of ``dtype`` (default: the node's float type; float32 only holds float32 values)."""
+        dtype = self.dt if dtype is None else dtype
+        arr = np.asarray(value)
+        if np.dtype(dtype) == F32 and arr.dtype.kind == "f" and not np.array_equal(arr.astype(F32), arr):
+            raise InternalError(f"constant {arr!r} is not a float32 value")
         return self.b.const(value, dtype)
+
+    def cast(self, t: str, dtype: np.dtype) -> str:
+        """Tensor ``t`` (an IR value's) as ``dtype``: itself, or a Cast (made once)."""
+        if self.dtypes[t] == dtype:
+            return t
+        key = (t, np.dtype(dtype))
+        if key not in self._casts:
+            self._casts[key] = self.b.op("Cast", [t], name=f"{t}_{np.dtype(dtype).name}", to=elem_type(dtype),
+                                         doc="exact: a float32 value, or a format that fits float32")
+        return self._casts[key]
 
     def shape(self, dims: tuple[int, ...]) -> str:
         """An int64 shape constant with the batch axis copied (0)."""
@@ -72,13 +109,15 @@ def _float_input_warning(node: Node, ctx: Ctx, what: str) -> None:
 
 # ---- emitters -----------------------------------------------------------------------------
 def _quantize(node: Node, args: list[str], ctx: Ctx) -> str:
-    return lower_quantize(ctx.b, args[0], node.op.quantizer_format, node.output.shape, ctx.fmt(node), node.name)
+    float32_input = ctx.fmt(node) is None and ctx.dtypes[node.inputs[0].name] == F32
+    return lower_quantize(ctx.b, args[0], node.op.quantizer_format, node.output.shape, ctx.fmt(node), node.name,
+                          ctx.dt.type, float32_input)
 
 
 def _matmul(ctx: Ctx, node: Node, x: str) -> str:
     kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)
     y = ctx.b.op("MatMul", [x, ctx.const(kernel.reshape(-1, kernel.shape[-1]))], name=f"{node.name}_matmul",
-                 doc="exact in float64: every partial sum fits 53 bits (exact_bits)")
+                 doc=f"exact in {ctx.dt.name}: every partial sum fits {24 if ctx.dt == F32 else 53} bits (exact_bits)")
     if "bias" in node.weights:
         y = ctx.b.op("Add", [y, ctx.const(np.asarray(node.weights["bias"].array, dtype=np.float64))],
                      name=f"{node.name}_bias")
@@ -163,8 +202,9 @@ def _activation(node: Node, args: list[str], ctx: Ctx) -> str:
     ctx.inexact.append(f"{node.origin or node.name} ({op.function}: onnxruntime's "
                        f"{'float32' if op.dtype != 'float64' else 'float64'} function, not the framework's)")
     # computed in float32 (the framework's dtype, and the dtype onnxruntime has every kernel for)
-    x = ctx.b.op("Cast", [args[0]], name=f"{node.name}_f32", to=TensorProto.FLOAT)
+    x = args[0] if ctx.dt == F32 else ctx.b.op("Cast", [args[0]], name=f"{node.name}_f32", to=TensorProto.FLOAT)
     y = _ONNX_ACTIVATIONS[op.function](ctx, x, f"{node.name}_{op.function}")
+    ctx.dt = F64  # the result is a float: float64, as the interpreter holds it
     return ctx.b.op("Cast", [y], name=f"{node.name}_f64", to=TensorProto.DOUBLE)
 
 
@@ -220,9 +260,55 @@ EMITTERS: dict[str, Emitter] = {
 }
 #: op kind -> why the onnx target does not emit it
 REFUSED: dict[str, str] = {
-    "Input": "a graph input becomes an ONNX graph input (float64, symbolic batch), not a node",
+    "Input": "a graph input becomes an ONNX graph input (float64 or float32, symbolic batch), not a node",
     "Submodel": "nested graphs are inlined by flatten_nested before emission",
 }
+
+
+# ---- float32 where exact ---------------------------------------------------------------------
+#: ops that copy, reorder or compare their inputs' values: exact in the inputs' float type
+_VALUE_PRESERVING = {"Reshape", "Flatten", "Concatenate", "MaxPool1D", "MaxPool2D"}
+_KERNEL_OPS = {"Dense", "Conv1D", "Conv2D"}
+
+
+def _is_float32(a: np.ndarray) -> bool:
+    a = np.asarray(a, dtype=np.float64)
+    return bool(np.array_equal(a.astype(np.float32), a))
+
+
+def _compute_dtype(node: Node, ctx: Ctx, bits: int) -> np.dtype:
+    """Float32 where the formats prove every step of ``node``'s lowering exact in float32, else float64.
+
+    ``bits``: the node's ``exact_bits``. Ops that only move or compare values keep their inputs'
+    type. A computing node reads an input held in float64 in float32 (a Cast, exact) when the
+    input's format fits float32, unless the node's result is a graph output (float64 anyway).
+    """
+    op, kind = node.op, node.op.kind
+    held = [ctx.dtypes[v.name] for v in node.inputs]
+    if kind in _VALUE_PRESERVING or (kind == "Activation" and op.function in ("linear", "relu")):
+        return F32 if all(d == F32 for d in held) else F64
+    if kind == "Activation" and not op.custom:
+        return held[0]  # a float function: onnxruntime's float32 kernel, as before (its result is float64)
+    castable = all(d == F32 or fits_float32(ctx.formats[v.name]) for d, v in zip(held, node.inputs, strict=True))
+    if not castable or (F64 in held and node.output.name in {v.name for v in ctx.graph.outputs}):
+        return F64
+    if not fits_float32(ctx.formats[node.output.name]):
+        return F64
+    if op.quantizer_format is not None:
+        ok = float32_exact(op.quantizer_format, ctx.fmt(node), node.output.shape)
+    elif kind in _KERNEL_OPS:
+        ok = bits <= FLOAT32_BITS and all(_is_float32(w.array) for w in node.weights.values())
+    elif kind == "Add":
+        fmts = [ctx.formats[v.name] for v in node.inputs]  # known: the output's format is
+        ok = all(fits_float32(add_format(*fmts[:j])) for j in range(2, len(fmts) + 1))  # left to right, as emitted
+    elif kind in ("AvgPool1D", "AvgPool2D"):
+        fmt, counts = ctx.fmt(node), op.counts(node.inputs[0].shape)
+        cells = int(np.prod(op.window))
+        ok = (fmt is not None and np.all(counts == 2.0 ** np.round(np.log2(counts)))  # / 2**j: exact
+              and int(fmt.b.max(initial=0)) + int(np.ceil(np.log2(cells))) <= FLOAT32_BITS)
+    else:
+        ok = False  # LUT, BatchNorm: float64
+    return F32 if ok else F64
 
 
 # ---- the model ----------------------------------------------------------------------------
@@ -236,32 +322,40 @@ def _bind(b: OnnxBuilder, t: str, name: str, reserved: set[str]) -> None:
         b.nodes.append(helper.make_node("Identity", [t], [name], name=b.fresh(f"{name}_identity")))
 
 
-def _check_exact(graph: Graph, formats: dict[str, FixedFormat | None], node: Node) -> None:
+def _check_exact(graph: Graph, formats: dict[str, FixedFormat | None], node: Node) -> int:
+    """The node's ``exact_bits``; raises :class:`InexactError` beyond float64's 53."""
     fmts = [formats[v.name] for v in node.inputs]
     bits = node.op.exact_bits(fmts, [v.shape for v in node.inputs], node.weights)
     if bits > MAX_EXACT_BITS:
         raise InexactError(f"node {node.name!r} ({node.op.kind}, from {node.origin!r}) needs {bits} bits, more than "
                            f"the {MAX_EXACT_BITS} float64 computes exactly; narrow the quantizers feeding it")
+    return bits
 
 
-def to_onnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
+def to_onnx(graph: Graph, name: str | None = None, input_dtype: type = np.float64) -> onnx.ModelProto:
     """The ONNX model of ``graph``, which onnxruntime runs exactly like :func:`hgq_ir.interpret`.
 
-    Inputs and outputs are float64 tensors named after the IR values, shape ``["N", *shape]``;
-    every IR value's result is the tensor named after it. Warns :class:`NotBitExactWarning` naming
-    the layers that compute floats onnxruntime cannot reproduce bit for bit (float activations,
-    softmax, kernel layers reading floats); raises :class:`UnsupportedLayerError` for a custom
-    activation that is not a lookup table and :class:`InexactError` for a node needing > 53 bits.
+    Inputs are tensors of ``input_dtype`` (float64: any float; float32: the model reads float32
+    values, as a Keras model does, and runs faster) and outputs float64 tensors, named after the
+    IR values, shape ``["N", *shape]``; every IR value's result is the tensor named after it
+    (float32 where computed in float32). Warns :class:`NotBitExactWarning` naming the layers that
+    compute floats onnxruntime cannot reproduce bit for bit (float activations, softmax, kernel
+    layers reading floats); raises :class:`UnsupportedLayerError` for a custom activation that is
+    not a lookup table and :class:`InexactError` for a node needing > 53 bits.
     """
+    in_dt = np.dtype(input_dtype)
+    if in_dt not in (F32, F64):
+        raise ConfigError(f"input_dtype must be float32 or float64, got {in_dt.name}")
     # graph inputs are floats of any value: nothing is assumed about them
     formats = propagate(graph, input_formats=[None] * len(graph.inputs))
     b = OnnxBuilder(name or graph.name, opset=OPSET)
     for v in graph.inputs:
-        b.input(v.name, np.float64, [BATCH, *v.shape])
+        b.input(v.name, in_dt, [BATCH, *v.shape])
     reserved = {v.name for v in graph.values}
     for n in sorted(reserved - {v.name for v in graph.inputs}):
         b.fresh(n)
-    ctx = Ctx(graph, b, formats)
+    ctx = Ctx(graph, b, formats, dtypes={v.name: in_dt for v in graph.inputs})
+    outputs = {v.name for v in graph.outputs}
     for node in graph.nodes:
         if node.op.is_source:
             continue
@@ -269,16 +363,21 @@ def to_onnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
         if emit is None:
             raise GraphError(f"node {node.name!r} (from {node.origin!r}): the onnx target cannot emit "
                              f"{node.op.kind}: {REFUSED.get(node.op.kind, 'no emitter')}")
-        _check_exact(graph, formats, node)
+        bits = _check_exact(graph, formats, node)
         try:
-            t = emit(node, [v.name for v in node.inputs], ctx)
+            ctx.dt = _compute_dtype(node, ctx, bits)
+            t = emit(node, [ctx.cast(v.name, ctx.dt) for v in node.inputs], ctx)
+            if node.output.name in outputs and ctx.dt != F64:
+                t = b.op("Cast", [t], name=f"{node.name}_float64", to=TensorProto.DOUBLE, doc="exact: a graph output")
+                ctx.dt = F64
         except (UnsupportedLayerError, GraphError, InexactError):
             raise
         except Exception as e:
             raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from {node.origin!r}) "
                                 f"as ONNX: {type(e).__name__}: {e}", step="emit onnx", node=node.name) from e
-        _bind(b, t, node.output.name, reserved)
-        b.declare(node.output.name, np.float64, [BATCH, *node.output.shape])
+        _bind(b, t, node.output.name, reserved | set(ctx._casts.values()))
+        ctx.dtypes[node.output.name] = ctx.dt
+        b.declare(node.output.name, ctx.dt, [BATCH, *node.output.shape])
     seen: set[str] = set()
     for v in graph.outputs:
         out = v.name
@@ -286,11 +385,11 @@ def to_onnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
             out = b.fresh(f"{v.name}_out")
             b.nodes.append(helper.make_node("Identity", [v.name], [out], name=b.fresh(f"{out}_identity")))
         seen.add(out)
-        b.output(out, np.float64, [BATCH, *v.shape])
+        b.output(out, ctx.dtypes[v.name], [BATCH, *v.shape])  # float64, but a graph input passed through
     if ctx.inexact:
         warnings.warn("the onnx target is not bit-exact on these layers (they compute floats, and onnxruntime's "
                       "float functions differ from the framework's): " + ", ".join(ctx.inexact)
                       + " (quantize their inputs so they become exact lookup tables / fixed-point layers)",
                       NotBitExactWarning, stacklevel=2)
-    model = b.model(doc=f"hgq-ir onnx emulator of {graph.name}: float64, bit-exact with hgq_ir.interpret")
+    model = b.model(doc=f"hgq-ir onnx emulator of {graph.name}: {in_dt.name} inputs, bit-exact with hgq_ir.interpret")
     return model

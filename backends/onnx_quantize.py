@@ -14,8 +14,17 @@ when it needs rounding, else it stays in value units. Then:
   step by step where the input's range is unknown).
 - ``Mul`` back to value units, by 0 where the width is 0.
 
-A graph input is a float of unknown range: every step is emitted. Constants are scalars when every
-element agrees. Each node's ``doc_string`` names the quantizer, its format and the step.
+A graph input is a float of unknown range: every step is emitted, but float32 values take the
+cheap rounding in float64: ``v = x * 2**f`` has 24 significant bits, so ``Floor(v + 1/2)`` is exact
+(from 2**52 up, ``v`` is an even integer, which ``+ 1/2`` rounds back to itself; a tiny ``v`` may
+round the sum, never across an integer). Constants are scalars when every element
+agrees. Each node's ``doc_string`` names the quantizer, its format and the step.
+
+Float32 (``dtype=np.float32``, chosen by the caller where :func:`fits_float32` says so) computes
+the same steps on float32 tensors: every value and constant is then a float32 value (the formats
+fit 24 bits), ``v +- 1/2`` and ``n / 2**b + k/2`` are used only below 2**23 units, and WRAP of an
+integer of unknown size folds twice (``r = n - 2**b * Floor(n / 2**b)`` in ``[0, 2**b)``, then
+``r - 2**b * Floor(2r / 2**b)`` where signed), each step exact whatever the magnitude.
 """
 
 from __future__ import annotations
@@ -26,10 +35,15 @@ import numpy as np
 from hgq_ir.backends.onnx_builder import OnnxBuilder
 
 from hgq_ir.ir import fixed
+from hgq_ir.ir.errors import InternalError
 from hgq_ir.ir.fixed import FixedFormat
 
-#: largest magnitude (in units) below which ``v + 1/2`` and ``n / 2**b + 1/2`` are exact in float64
-_EXACT_UNITS_BITS = 52
+#: largest magnitude (in units, bits) below which ``v + 1/2`` and ``n / 2**b + 1/2`` are exact, per float type
+_EXACT_UNITS_BITS = {np.dtype(np.float64): 52, np.dtype(np.float32): 23}
+#: significant bits of float32: a fixed-point element at most this wide is a float32 value
+FLOAT32_BITS = 24
+#: the largest |i| and |f| of a float32 format: values, grids and scalings stay normal float32 numbers
+_FLOAT32_EXP = 60
 
 
 def compact(a: np.ndarray) -> np.ndarray:
@@ -50,7 +64,10 @@ class _Emit:
     dtype: type = np.float64
 
     def c(self, value: np.ndarray) -> str:
-        return self.b.const(compact(value), self.dtype, name=f"{self.base}_c")
+        v = compact(value)
+        if self.dtype != np.float64 and not np.array_equal(v.astype(self.dtype), v):
+            raise InternalError(f"{self.what}: constant {v!r} is not a {np.dtype(self.dtype).name} value")
+        return self.b.const(v, self.dtype, name=f"{self.base}_c")
 
     def op(self, op_type: str, inputs: list[str], step: str, **attrs) -> str:
         return self.b.op(op_type, inputs, name=f"{self.base}_{op_type.lower()}", doc=f"{self.what}: {step}",
@@ -71,30 +88,60 @@ class QuantizePlan:
     cheap_half: bool  # v +- 1/2 is exact (the input's range and grid prove it)
     over_hi: bool  # some element can exceed the largest value
     over_lo: bool  # some element can fall below the smallest value
-    small: bool  # |n| < 2**52 in units: WRAP's n / 2**b + 1/2 is exact
+    small: bool  # |n| < 2**52 (float32: 2**23) in units: WRAP's n / 2**b + 1/2 is exact
     mask: bool  # some element is 0 bits wide while its input may be nonzero
 
 
-def plan(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, ...]) -> QuantizePlan:
-    """The steps quantizing a value of ``in_fmt`` (None: any float) to ``fmt`` needs."""
+def plan(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, ...], dtype: type = np.float64,
+         float32_input: bool = False) -> QuantizePlan:
+    """The steps quantizing a value of ``in_fmt`` (None: any float) to ``fmt`` needs, computing in ``dtype``.
+
+    ``float32_input``: the values (of unknown range) are float32 values, so ``v + 1/2`` is exact in float64.
+    """
     q = fmt.broadcast_to(shape)
     live_q = q.b > 0
+    exact_bits = _EXACT_UNITS_BITS[np.dtype(dtype)]
     if in_fmt is None:
-        return QuantizePlan(True, False, True, True, False, bool(np.any(~live_q)))
+        cheap = float32_input and np.dtype(dtype) == np.float64
+        return QuantizePlan(True, cheap, True, True, False, bool(np.any(~live_q)))
     x = in_fmt.broadcast_to(shape)
     live = (x.b > 0) & live_q
     rounds = bool(np.any(live & (x.f > q.f)))
     # bits of v = x * 2**f (units of 2**-f) plus 1/2: integer part, sign, fraction (at least 1 bit)
     bits = np.maximum(x.i + q.f, 0) + 1 + np.maximum(x.f - q.f, 1)
-    cheap = bool(np.all(~live | (bits <= _EXACT_UNITS_BITS)))
+    cheap = bool(np.all(~live | (bits <= exact_bits)))
     lo_r, hi_r = fixed.rounded_range(x, q)
     lo_v, hi_v = bounds(q)
     over_hi = bool(np.any(live & (hi_r > hi_v)))
     over_lo = bool(np.any(live & (lo_r < lo_v)))
     mag = np.maximum(np.abs(lo_r), np.abs(hi_r))
-    small = bool(np.all(~live | (np.ldexp(mag, q.f) < 2.0**_EXACT_UNITS_BITS)))
+    small = bool(np.all(~live | (np.ldexp(mag, q.f) < 2.0**exact_bits)))
     mask = bool(np.any(~live_q & (x.b > 0)))
     return QuantizePlan(rounds, cheap, over_hi, over_lo, small, mask)
+
+
+def fits_float32(fmt: FixedFormat | None) -> bool:
+    """Whether every value of ``fmt`` is a float32 value, with room to scale by its grid (normal numbers)."""
+    if fmt is None:
+        return False
+    live = fmt.b > 0
+    return bool(np.all(~live | ((fmt.b <= FLOAT32_BITS) & (np.abs(fmt.f) <= _FLOAT32_EXP)
+                               & (np.abs(fmt.i) <= _FLOAT32_EXP))))
+
+
+def float32_exact(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, ...]) -> bool:
+    """Whether :func:`lower_quantize` in float32 is exact quantizing float32 values of ``in_fmt`` (None: any).
+
+    The result must be a float32 value (:func:`fits_float32`). Any float32 ``x`` is scaled by ``2**f``
+    exactly only where ``f >= 0`` (a negative ``f`` could round a subnormal product to -0, whose floor
+    is not -1); where ``x * 2**f`` overflows to infinity, ``|v| >= 2**53`` and the interpreter refuses.
+    """
+    if not fits_float32(fmt):
+        return False
+    q = fmt.broadcast_to(shape)
+    if in_fmt is None:
+        return bool(np.all((q.b <= 0) | (q.f >= 0)))
+    return fits_float32(in_fmt)
 
 
 def bounds(q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
@@ -106,15 +153,16 @@ def bounds(q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
 
 
 def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, ...], in_fmt: FixedFormat | None,
-                   name: str, dtype: type = np.float64) -> str:
+                   name: str, dtype: type = np.float64, float32_input: bool = False) -> str:
     """Append nodes computing ``fixed.quantize(x, fmt)`` exactly; returns the result tensor's name.
 
     ``x`` holds values of format ``in_fmt`` (None: an arbitrary float, e.g. a graph input) and
-    shape ``(batch, *shape)``. ``dtype`` is the float type the nodes compute in (float32 only where
-    the caller proved every intermediate fits 24 bits).
+    shape ``(batch, *shape)``. ``dtype`` is the float type ``x`` has and the nodes compute in
+    (float32 only where :func:`float32_exact` says so). ``float32_input``: ``x`` (float64, of
+    unknown range) holds float32 values, which makes the cheap rounding exact.
     """
     q = fmt.broadcast_to(shape)
-    p = plan(fmt, in_fmt, shape)
+    p = plan(fmt, in_fmt, shape, dtype, float32_input)
     e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
     live = q.b > 0
     unit = np.ldexp(1.0, q.f) if p.rounds else np.ones(q.shape)  # integer units when rounding
@@ -132,7 +180,7 @@ def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, .
                           e.op("Less", [t, e.c(lo_u)], "below the least value?")], "overflow?")
         t = e.op("Where", [bad, e.c(np.zeros(())), t], "overflow gives 0")
     elif mode == "WRAP" and (p.over_lo or p.over_hi):
-        t = _wrap(e, t, q, unit, p.small)
+        t = _wrap(e, t, q, unit, p.small or np.all(q.k == 0), np.dtype(dtype) == np.float32)
     scale = np.where(live, 1.0 / unit, 0.0)
     if p.mask or np.any(unit != 1):
         t = e.mul(t, scale, "back to value units (0 where 0 bits wide)")
@@ -175,9 +223,19 @@ def _half(e: _Emit, x: str, unit: np.ndarray, up: bool, cheap: bool) -> str:
     return e.op("Ceil" if up else "Floor", [half], f"{name}: {'ceil' if up else 'floor'} of the half")
 
 
-def _wrap(e: _Emit, n: str, q: FixedFormat, unit: np.ndarray, small: bool) -> str:
-    """Two's complement wrap of ``n`` (in units ``unit``) into ``q``'s range."""
+def _wrap(e: _Emit, n: str, q: FixedFormat, unit: np.ndarray, small: bool, float32: bool) -> str:
+    """Two's complement wrap of ``n`` (in units ``unit``) into ``q``'s range.
+
+    ``small``: ``n / 2**b + k/2`` is exact (unsigned: nothing is added, so always).
+    """
     period = np.ldexp(1.0, q.k + q.i) * unit  # 2**b units when on the grid
+    if not small and float32:
+        # fold into [0, 2**b), then the upper half down where signed: every step exact at any magnitude
+        periods = e.op("Floor", [e.mul(n, 1.0 / period, "WRAP: n / 2**b")], "WRAP: whole periods")
+        r = e.op("Sub", [n, e.mul(periods, period, "WRAP: periods * 2**b")], "WRAP: r = n mod 2**b, in [0, 2**b)")
+        upper = e.op("Floor", [e.mul(r, np.where(q.k == 1, 2.0 / period, 0.0), "WRAP: 2r / 2**b (signed)")],
+                     "WRAP: 1 in the upper half (signed), else 0")
+        return e.op("Sub", [r, e.mul(upper, period, "WRAP: 2**b in the upper half")], "WRAP: r - 2**b there")
     if small:
         # floor(n / P + k/2) counts the periods above the least value: exact while |n| < 2**52
         a = e.mul(n, 1.0 / period, "WRAP: n / 2**b")

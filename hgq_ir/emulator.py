@@ -11,7 +11,9 @@ after the proxy's legalization) instead of the model's own meaning.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -23,58 +25,108 @@ from hgq_ir.ir.graph import Graph
 #: enough for the float64 tensors to stay in cache (measured on the demo MLP: 1024-2048 best,
 #: one batch of 100k rows half as fast)
 DEFAULT_BATCH = 2048
+#: batches run at once by default at most (one onnxruntime thread each)
+MAX_THREADS = 4
 #: batches from which a progress bar shows by default (on a terminal)
 PROGRESS_FROM_BATCHES = 8
 
 
-def onnx_model_of(model_or_graph: Any, target: str | None = None, **convert_kwargs: Any) -> Any:
+def onnx_model_of(model_or_graph: Any, target: str | None = None, input_dtype: Any = np.float64,
+                  **convert_kwargs: Any) -> Any:
     """The ``onnx`` target's ModelProto of a model, a Graph (used as it is) or a ModelProto.
 
     A model (live, or a file path) is converted with ``convert_kwargs``; ``target`` legalizes it
     for that target first (``"proxy"``: what hls4ml's firmware computes). A Graph is lowered as
     given (run the passes first: ``hgq_ir.convert(model, to="ir")``), after the ``onnx`` target's
-    own legalization on a copy.
+    own legalization on a copy. ``input_dtype``: the ONNX inputs' float type (float32: the model
+    reads float32 values only, and runs faster).
     """
     import onnx
 
+    from hgq_ir.backends.onnx_emulator import to_onnx
+
+    if isinstance(model_or_graph, onnx.ModelProto):
+        return model_or_graph
+    graph = _onnx_graph_of(model_or_graph, target, **convert_kwargs)
+    return to_onnx(graph, f"{graph.name}_onnx", input_dtype=input_dtype)
+
+
+def _onnx_graph_of(model_or_graph: Any, target: str | None = None, **convert_kwargs: Any) -> Graph:
+    """The graph the ``onnx`` target lowers: a model converted (and legalized), or a Graph's legalized copy."""
     from hgq_ir.backends.registry import get_target
     from hgq_ir.convert import convert
     from hgq_ir.passes.manager import PassManager
 
-    if isinstance(model_or_graph, onnx.ModelProto):
-        return model_or_graph
-    onnx_target = get_target("onnx")
     if isinstance(model_or_graph, Graph):
         if target is not None or convert_kwargs:
             raise ConfigError("a Graph is emulated as given: convert with target=... / options before, e.g. "
                               "hgq_ir.convert(model, to='ir', target='proxy')")
         graph = model_or_graph.copy()
     else:
-        if target is None:
-            return convert(model_or_graph, to="onnx", **convert_kwargs)
-        graph = convert(model_or_graph, to="ir", target=target, **convert_kwargs)
-    graph = PassManager(onnx_target.legalization()).run(graph).graph
-    return onnx_target.emit(graph, f"{graph.name}_onnx")
+        graph = convert(model_or_graph, to="ir", target=target or "onnx", **convert_kwargs)
+    return PassManager(get_target("onnx").legalization()).run(graph).graph
+
+
+def _input_dtype(input_dtype: Any) -> str:
+    """``"auto"``, ``"float32"`` or ``"float64"`` (ConfigError otherwise)."""
+    name = "auto" if input_dtype is None or input_dtype == "auto" else None
+    if name is None:
+        try:
+            name = np.dtype(input_dtype).name
+        except TypeError:
+            name = repr(input_dtype)
+    if name not in ("auto", "float32", "float64"):
+        raise ConfigError(f"input_dtype must be 'auto', 'float32' or 'float64', got {name}")
+    return name
+
+
+def float32_values(a: np.ndarray) -> bool:
+    """Whether every element of ``a`` is a float32 value (float32 arrays always are; NaN counts)."""
+    if a.dtype == np.float32:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.array_equal(a.astype(np.float32), a, equal_nan=a.dtype.kind in "fc"))
 
 
 class Emulator:
     """An onnxruntime session of a model's ``onnx`` target, called like a function.
 
-    ``threads``: onnxruntime's intra-op threads (default: all cores). Conversion options
-    (``aggressive``, ``calibration``, ``unary_lut_max_table_size``, ``target``) apply when a
-    model is given.
+    ``input_dtype``: ``"auto"`` (default) runs data whose every value is a float32 value (a
+    float32 array, or float64 data holding float32 values: Keras models' inputs) on the model with
+    float32 inputs, which is faster, and any other data on the float64 one (built on first use);
+    both compute exactly :func:`hgq_ir.interpret`'s result. ``"float32"`` refuses other data
+    (:class:`ConfigError`); ``"float64"`` always runs the float64 model.
+
+    ``threads``: batches run at once, each on one onnxruntime thread (default: one per core, at
+    most :data:`MAX_THREADS`; batches in parallel beat onnxruntime's intra-op threads, which spin
+    and lose badly on a busy machine). Conversion options (``aggressive``, ``calibration``,
+    ``unary_lut_max_table_size``, ``target``) apply when a model is given. ``model`` is the
+    ONNX model of the default input type (float32 unless ``input_dtype="float64"``).
     """
 
-    def __init__(self, model_or_graph: Any, threads: int | None = None, **convert_kwargs: Any) -> None:
-        import onnxruntime as ort
+    def __init__(self, model_or_graph: Any, threads: int | None = None, input_dtype: Any = "auto",
+                 **convert_kwargs: Any) -> None:
+        import onnx
 
-        self.model = onnx_model_of(model_or_graph, **convert_kwargs)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        self.session = ort.InferenceSession(self.model.SerializeToString(), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.input_dtype = _input_dtype(input_dtype)
+        self.threads = int(threads) if threads else min(os.cpu_count() or 1, MAX_THREADS)
+        if self.threads < 1:
+            raise ConfigError(f"threads must be >= 1, got {threads}")
+        self._graph: Graph | None = None
+        self._models: dict[str, Any] = {}
+        self._sessions: dict[str, Any] = {}
+        if isinstance(model_or_graph, onnx.ModelProto):
+            elem = model_or_graph.graph.input[0].type.tensor_type.elem_type if model_or_graph.graph.input else 11
+            kind = "float32" if elem == onnx.TensorProto.FLOAT else "float64"
+            if self.input_dtype not in ("auto", kind):
+                raise ConfigError(f"this ONNX model reads {kind} inputs, not {self.input_dtype}")
+            self.input_dtype = kind
+            self._models[kind] = model_or_graph
+        else:
+            self._graph = _onnx_graph_of(model_or_graph, **convert_kwargs)
+        self.default_dtype = "float64" if self.input_dtype == "float64" else "float32"
+        self.model = self._model(self.default_dtype)
+        self.session = self._session(self.default_dtype)
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = [tuple(i.shape[1:]) for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
@@ -83,20 +135,45 @@ class Emulator:
         ins = ", ".join(f"{n}{list(s)}" for n, s in zip(self.input_names, self.input_shapes, strict=True))
         return f"<Emulator {self.model.graph.name!r}: ({ins}) -> ({', '.join(self.output_names)})>"
 
-    def _inputs(self, x: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    def _model(self, dtype: str) -> Any:
+        """The ONNX model with ``dtype`` inputs (lowered on first use)."""
+        if dtype not in self._models:
+            from hgq_ir.backends.onnx_emulator import to_onnx
+
+            assert self._graph is not None
+            self._models[dtype] = to_onnx(self._graph, f"{self._graph.name}_onnx", input_dtype=np.dtype(dtype))
+        return self._models[dtype]
+
+    def _session(self, dtype: str, names: Sequence[str] = ()) -> Any:
+        """A session of the ``dtype`` model, with the tensors ``names`` added as outputs."""
+        extra = tuple(n for n in names if n not in {o.name for o in self._model(dtype).graph.output})
+        key = f"{dtype}:{','.join(extra)}"
+        if key not in self._sessions:
+            self._sessions[key] = _make_session(self._model(dtype), extra)
+        return self._sessions[key]
+
+    def _inputs(self, x: np.ndarray | Sequence[np.ndarray]) -> tuple[list[np.ndarray], str]:
+        """The input arrays, contiguous in the float type of the model chosen for them, and that type."""
         xs = [x] if isinstance(x, np.ndarray) or not isinstance(x, (list, tuple)) else list(x)
         if len(xs) != len(self.input_names):
             raise GraphError(f"the emulated model takes {len(self.input_names)} inputs "
                              f"({', '.join(self.input_names)}), got {len(xs)}")
-        out = []
+        arrays = []
         for name, shape, a in zip(self.input_names, self.input_shapes, xs, strict=True):
-            a = np.ascontiguousarray(a, dtype=np.float64)
+            a = np.asarray(a)
             if a.shape[1:] != shape:
                 raise GraphError(f"input {name!r} expects shape (batch, {', '.join(map(str, shape))}), got {a.shape}")
-            out.append(a)
-        if len({len(a) for a in out}) > 1:
-            raise GraphError(f"inputs have different batch sizes: {[len(a) for a in out]}")
-        return out
+            arrays.append(a)
+        if len({len(a) for a in arrays}) > 1:
+            raise GraphError(f"inputs have different batch sizes: {[len(a) for a in arrays]}")
+        dtype = self.input_dtype
+        if dtype != "float64":
+            f32 = all(float32_values(a) for a in arrays)
+            if dtype == "float32" and not f32:
+                raise ConfigError("input_dtype='float32': the inputs hold values float32 cannot hold; pass "
+                                  "input_dtype='auto' (or 'float64') to emulate them in float64")
+            dtype = "float32" if f32 else "float64"
+        return [np.ascontiguousarray(a, dtype=dtype) for a in arrays], dtype
 
     def __call__(self, x: np.ndarray | Sequence[np.ndarray], batch_size: int | None = None,
                  progress: bool | None = None) -> np.ndarray | list[np.ndarray]:
@@ -110,52 +187,65 @@ class Emulator:
 
     def run(self, x: np.ndarray | Sequence[np.ndarray], names: Sequence[str], batch_size: int | None = None,
             progress: bool | None = False) -> list[np.ndarray]:
-        """The tensors called ``names`` (graph outputs, or any IR value's name) for inputs ``x``.
+        """The tensors called ``names`` (graph outputs, or any IR value's name) for inputs ``x``, as float64.
 
         The ``onnx`` target names the tensor holding each IR value's result after the value, so
         ``run(x, ["d1"])`` reads IR value ``%d1``: how ``hgq-ir verify`` finds the first node
         where two executors diverge.
         """
-        xs = self._inputs(x)
+        xs, dtype = self._inputs(x)
         n = len(xs[0])
         bs = DEFAULT_BATCH if batch_size is None else int(batch_size)
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1, got {bs}")
-        session = self.session if set(names) <= set(self.output_names) else self._session_reading(names)
+        produced = {o for node in self._model(dtype).graph.node for o in node.output} | set(self.input_names)
+        missing = [nm for nm in names if nm not in produced]
+        if missing:
+            raise GraphError(f"the emulated model has no tensor called {', '.join(map(repr, missing))}")
+        session = self._session(dtype, names)
+        names = list(names)
         starts = range(0, max(n, 1), bs)
         bar = None
         if progress or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, unit="rows", desc="emulate", disable=None if progress is None else False)
-        chunks: list[list[np.ndarray]] = []
+
+        def one(s: int) -> list[np.ndarray]:
+            out = session.run(names, {k: a[s:s + bs] for k, a in zip(self.input_names, xs, strict=True)})
+            if bar is not None:
+                bar.update(min(bs, n - s))
+            return out
+
         try:
-            for s in starts:
-                feed = {k: a[s:s + bs] for k, a in zip(self.input_names, xs, strict=True)}
-                chunks.append(session.run(list(names), feed))
-                if bar is not None:
-                    bar.update(min(bs, n - s))
+            if self.threads > 1 and len(starts) > 1:
+                with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
+                    chunks = list(pool.map(one, starts))
+            else:
+                chunks = [one(s) for s in starts]
         finally:
             if bar is not None:
                 bar.close()
-        return [np.asarray(np.concatenate([c[j] for c in chunks]), dtype=np.float64) for j in range(len(names))]
+        return [np.asarray(np.concatenate([c[j] for c in chunks]) if len(chunks) > 1 else chunks[0][j],
+                           dtype=np.float64) for j in range(len(names))]
 
-    def _session_reading(self, names: Sequence[str]) -> Any:
-        """A session of the same model with ``names`` added as graph outputs."""
-        import onnx
-        import onnxruntime as ort
 
+def _make_session(model: Any, extra_outputs: Sequence[str] = ()) -> Any:
+    """A one-thread CPU session of ``model`` with ``extra_outputs`` (tensor names) added as graph outputs."""
+    import onnx
+    import onnxruntime as ort
+
+    if extra_outputs:
         m = onnx.ModelProto()
-        m.CopyFrom(self.model)
-        known = {o.name for o in m.graph.output}
-        produced = {o for node in m.graph.node for o in node.output} | {i.name for i in m.graph.input}
-        missing = [nm for nm in names if nm not in produced]
-        if missing:
-            raise GraphError(f"the emulated model has no tensor called {', '.join(map(repr, missing))}")
-        m.graph.output.extend(onnx.ValueInfoProto(name=nm) for nm in names if nm not in known)
-        opts = ort.SessionOptions()
-        opts.log_severity_level = 3
-        return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        m.CopyFrom(model)
+        m.graph.output.extend(onnx.ValueInfoProto(name=nm) for nm in extra_outputs)
+        model = m
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
 
 
 def emulate(model_or_graph: Any, x: np.ndarray | Sequence[np.ndarray], batch_size: int | None = None,

@@ -19,8 +19,11 @@ import pytest
 from hgq_ir.backends.onnx_emulator import to_onnx
 from hgq_ir.backends.registry import get_target
 
-from hgq_ir.ir.errors import InexactError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.emulator import Emulator
+from hgq_ir.ir import fixed
+from hgq_ir.ir.errors import ConfigError, InexactError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Weight
 from hgq_ir.ir.interpret import Interpreter, interpret
 from hgq_ir.ir.ops import (
@@ -110,6 +113,102 @@ def test_quantize_every_mode_on_ties_and_huge_values(rnd, overflow):
         np.testing.assert_array_equal(got[0], quantize(x, fmt), err_msg=label)
         np.testing.assert_array_equal(got[1], quantize(quantize(x, wide.op.format), fmt), err_msg=label)
         np.testing.assert_array_equal(got[2], quantize(quantize(x, whole.op.format), fmt), err_msg=label)
+
+
+def _float32_rows(e: int) -> np.ndarray:
+    """Float32 values next to every tie (one float32 ulp either side), odd integers in [2**23, 2**24) scaled
+    onto each grid (where float32 ``v + 1/2`` would round to even), huge values (up to 2**40), subnormals, -0."""
+    f32 = np.float32
+    ties = TIES.astype(f32)
+    near = np.concatenate([np.nextafter(ties, f32(np.inf)), np.nextafter(ties, f32(-np.inf))])
+    odd = np.array([(2**23 + j) * 2.0**-f for j in (1, 3, 2**23 - 1) for f in range(-3, 8)])
+    huge = np.array([2.0**40, 2.0**40 - 2**17, 1e11 + 1.5, 3e7 + 0.25, 2.0**24 + 2])
+    tiny = np.array([1e-45, 1.1754942e-38, 1.17549435e-38, 1e-40, 2.0**-60, 0.0, -0.0])
+    vals = np.concatenate([ties, near, odd, -odd, huge, -huge, tiny, -tiny, RNG.normal(0, 20, 500)]).astype(f32)
+    return np.repeat(vals[:, None], e, axis=1)
+
+
+def _types(model: onnx.ModelProto) -> dict[str, int]:
+    infos = [*model.graph.value_info, *model.graph.input, *model.graph.output]
+    return {vi.name: vi.type.tensor_type.elem_type for vi in infos}
+
+
+@pytest.mark.parametrize("overflow", OVERFLOW_MODES)
+@pytest.mark.parametrize("rnd", ROUNDING_MODES)
+def test_quantize_float32_inputs_every_mode_next_to_ties_huge_and_subnormal(rnd, overflow):
+    """Float32 graph inputs: quantizers compute in float32 (grids 2**-f, f >= 0) or from float32 values in
+    float64 (the cheap rounding), exactly; a 24-bit quantized value feeds a float32 quantizer."""
+    for label, base in FORMATS.items():
+        fmt = base.with_modes(rnd, overflow)
+        e = fmt.shape[0] if fmt.shape else 4
+        x = _float32_rows(e)
+        g = Graph(f"q32_{label}")
+        v = g.add_input("x", (e,))
+        direct = g.add_node(Quantize(fmt), [v], name="direct")
+        mid = g.add_node(Quantize(FixedFormat(1, 18, 5, "RND_CONV", "WRAP")), [v], name="mid")  # 24 bits
+        known = g.add_node(Quantize(fmt), [mid.output], name="known")
+        hidden = g.add_node(Quantize(fmt), [v], name="hidden")  # not an output: float32 where it can be
+        inner = g.add_node(Activation("relu"), [hidden.output], name="inner")
+        again = g.add_node(Quantize(fmt), [inner.output], name="again")
+        wide = g.add_node(Quantize(FixedFormat(1, 20, 10, rnd, overflow)), [v], name="wide")  # float64, cheap
+        g.set_outputs([direct.output, known.output, again.output, wide.output])
+        model = to_onnx(g, input_dtype=np.float32)
+        assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model.graph.output)
+        if np.all((fmt.b <= 0) | (fmt.f >= 0)):  # quantizers of float32 inputs onto grids 2**-f, f >= 0: float32
+            assert _types(model)["inner"] == onnx.TensorProto.FLOAT, label
+        got = session(model).run(None, {"x": x})
+        x64 = x.astype(np.float64)
+        want_direct = quantize(x64, fmt)
+        np.testing.assert_array_equal(got[0], want_direct, err_msg=label)
+        np.testing.assert_array_equal(got[1], quantize(quantize(x64, mid.op.format), fmt), err_msg=label)
+        np.testing.assert_array_equal(got[2], quantize(np.maximum(want_direct, 0), fmt), err_msg=label)
+        np.testing.assert_array_equal(got[3], quantize(x64, wide.op.format), err_msg=label)
+
+
+def test_kernels_compute_in_float32_only_within_24_bits():
+    g = Graph("f32_kernels")
+    x = _quantized_input(g, (8,), FixedFormat(1, 6, 6, "RND", "WRAP"))  # 13 bits
+    narrow = g.add_node(Dense(), [x], name="narrow", weights={"kernel": Weight(_kernel(8, 3))})  # < 24 bits
+    wide = g.add_node(Dense(), [x], name="wide",
+                      weights={"kernel": Weight(RNG.integers(-2**12, 2**12, (8, 3)) / 2.0**9)})  # > 24 bits
+    sums = g.add_node(Add(), [narrow.output, narrow.output], name="sums")
+    qn = g.add_node(Quantize(FixedFormat(1, 4, 2, "RND", "WRAP")), [sums.output], name="qn")
+    qw = g.add_node(Quantize(FixedFormat(1, 4, 2, "RND", "WRAP")), [wide.output], name="qw")
+    g.set_outputs([qn.output, qw.output])
+    fmts = propagate(g, input_formats=[None])
+    assert fixed.required_bits(fmts["wide"]) > 24 >= fixed.required_bits(fmts["sums"])
+    for dtype in (np.float64, np.float32):
+        types = _types(to_onnx(g, input_dtype=dtype))
+        assert types["narrow"] == types["sums"] == onnx.TensorProto.FLOAT
+        assert types["wide"] == onnx.TensorProto.DOUBLE
+    xs = RNG.normal(0, 30, (3000, 8))
+    assert_matches(g, xs)
+    model = to_onnx(g, input_dtype=np.float32)
+    got = session(model).run(None, {"x": xs.astype(np.float32)})
+    for gv, w in zip(got, interpret(g, xs.astype(np.float32)), strict=True):
+        np.testing.assert_array_equal(gv, w)
+
+
+def test_emulator_runs_float32_data_on_the_float32_model_and_other_data_on_float64():
+    g = Graph("auto")
+    x = _quantized_input(g, (5,), FixedFormat(1, 3, 4, "RND", "WRAP"))
+    d = g.add_node(Dense(), [x], name="d", weights={"kernel": Weight(_kernel(5, 2))})
+    g.set_outputs([g.add_node(Quantize(FixedFormat(1, 2, 2, "TRN", "SAT")), [d.output], name="q").output])
+    em = Emulator(g)
+    assert em.model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    x32 = RNG.normal(0, 9, (500, 5)).astype(np.float32)
+    x64 = x32.astype(np.float64) + 2.0**-40  # no longer float32 values
+    for data in (x32, x32.astype(np.float64), x64, x64 * 1e6):
+        np.testing.assert_array_equal(em(data, batch_size=64), interpret(g, data))
+    assert set(em._models) == {"float32", "float64"}
+    np.testing.assert_array_equal(Emulator(g, input_dtype="float64")(x32), interpret(g, x32))
+    strict = Emulator(g, input_dtype="float32")
+    np.testing.assert_array_equal(strict(x32.astype(np.float64)), interpret(g, x32))
+    with pytest.raises(ConfigError, match="float32 cannot hold"):
+        strict(x64)
+    with pytest.raises(ConfigError, match="input_dtype must be"):
+        Emulator(g, input_dtype="int8")
 
 
 @pytest.mark.parametrize("overflow", OVERFLOW_MODES)
@@ -268,7 +367,10 @@ def test_every_ir_value_is_the_tensor_of_its_name():
     g.set_outputs([d.output])
     model = to_onnx(g)
     names = [v.name for v in g.values if v not in g.inputs]
-    model.graph.output.extend([onnx.helper.make_tensor_value_info(n, onnx.TensorProto.DOUBLE, ["N", *g.value(n).shape])
+    # internal values are float32 tensors where float32 computes them exactly, else float64
+    types = {vi.name: vi.type.tensor_type.elem_type for vi in model.graph.value_info}
+    assert {types[n] for n in names if n != "d"} <= {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE}
+    model.graph.output.extend([onnx.helper.make_tensor_value_info(n, types[n], ["N", *g.value(n).shape])
                                for n in names if n != "d"])
     xs = RNG.normal(0, 4, (50, 6, 6, 2))
     got = dict(zip([o.name for o in model.graph.output], run_onnx(g, [xs], model), strict=True))
