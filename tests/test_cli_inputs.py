@@ -220,7 +220,7 @@ def test_lut_too_large(files: dict[str, Path], tmp_path: Path) -> None:
     (("convert",), ("required: model", "hgq-ir convert --help")),
     (("convert", "m.keras", "--bogus"), ("unrecognized arguments: --bogus",)),
     (("frobnicate",), ("invalid choice: 'frobnicate'",)),
-    (("convert", "m.keras", "--to", "onnx"), ("invalid choice: 'onnx'",)),
+    (("convert", "m.keras", "--to", "vivado"), ("invalid choice: 'vivado'",)),
     (("verify", "m.keras", "--samples"), ("--samples: expected one argument",)),
     (("verify", "m.keras", "--samples", "ten"), ("invalid int value: 'ten'",)),
     (("demo", "--epochs", "1.5"), ("invalid int value: '1.5'",)),
