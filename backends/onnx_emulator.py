@@ -151,23 +151,96 @@ def _windows(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, tuple[int,
     return win, out, int(np.prod(op.window))
 
 
+def _native_conv(node: Node, x: str, ctx: Ctx) -> str:
+    """Float32: onnxruntime's own Conv between two Transposes (channels-last <-> channels-first).
+
+    Exact like the MatMul: every product and partial sum (any order) is a float32 value (exact_bits <= 24).
+    """
+    op, in_shape = node.op, node.inputs[0].shape
+    r = len(in_shape) - 1
+    geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(in_shape[:-1], op.window, op.strides, strict=True)]
+    kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)  # [*window, C, O]
+    w = ctx.const(np.transpose(kernel, (r + 1, r, *range(r))))  # [O, C, *window]
+    ins = [ctx.b.op("Transpose", [x], name=f"{node.name}_nchw", perm=[0, r + 1, *range(1, r + 1)]), w]
+    if "bias" in node.weights:
+        ins.append(ctx.const(np.broadcast_to(node.weights["bias"].array, (kernel.shape[-1],))))
+    y = ctx.b.op("Conv", ins, name=f"{node.name}_conv", kernel_shape=list(op.window), strides=list(op.strides),
+                 pads=[*(g[1] for g in geo), *(g[2] for g in geo)],
+                 doc="exact in float32: every partial sum fits 24 bits (exact_bits)")
+    return ctx.b.op("Transpose", [y], name=f"{node.name}_nhwc", perm=[0, *range(2, r + 2), 1])
+
+
 def _conv(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    if ctx.dt == F32:
+        return _native_conv(node, args[0], ctx)
     win, out, k = _windows(node, args[0], ctx, 0.0)
     cols = ctx.b.op("Reshape", [win, ctx.shape((*out, k * node.inputs[0].shape[-1]))], name=f"{node.name}_im2col")
     return _matmul(ctx, node, cols)
 
 
+def _tiles(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, list[int]] | None:
+    """Windows that tile the input (strides == window): ``(x padded or cropped, output spatial shape)``.
+
+    Pads (``fill``) or crops to ``out * k`` cells per axis, so reshapes gather the windows (no
+    Gather). None when windows overlap or skip cells.
+    """
+    op, in_shape = node.op, node.inputs[0].shape
+    if tuple(op.strides) != tuple(op.window):
+        return None
+    spatial = in_shape[:-1]
+    geo = [window_geometry(n, k, k, op.padding) for n, k in zip(spatial, op.window, strict=True)]
+    pads = [(g[1], g[2]) for g in geo]
+    if any(p[0] or p[1] for p in pads):
+        flat = [0, *(p[0] for p in pads), 0, 0, *(p[1] for p in pads), 0]
+        x = ctx.b.op("Pad", [x, ctx.const(np.asarray(flat, dtype=np.int64), np.int64), ctx.const(fill)],
+                     name=f"{node.name}_pad", doc=f"Keras '{op.padding}' padding, padded cells = {fill}")
+    padded = [n + p[0] + p[1] for n, p in zip(spatial, pads, strict=True)]
+    whole = [g[0] * k for g, k in zip(geo, op.window, strict=True)]
+    if padded != whole:  # 'valid' windows leave the last cells out
+        ends = np.asarray(whole, dtype=np.int64)
+        x = ctx.b.op("Slice", [x, ctx.const(np.zeros(len(whole), np.int64), np.int64), ctx.const(ends, np.int64),
+                               ctx.const(np.arange(1, len(whole) + 1, dtype=np.int64), np.int64)],
+                     name=f"{node.name}_crop")
+    outs = [g[0] for g in geo]
+    return x, outs
+
+
+def _max_tiles(node: Node, x: str, outs: list[int], ctx: Ctx) -> str:
+    """The maximum of tiling windows axis by axis, each a Reshape to ``[N, outer, k, inner]`` and a ReduceMax
+    of axis 2 (a contiguous inner block: about 3x faster than one ReduceMax over strided axes)."""
+    window, ch = node.op.window, node.inputs[0].shape[-1]
+    for j, k in enumerate(window):
+        outer = int(np.prod(outs[:j + 1]))
+        inner = int(np.prod(outs[j + 1:])) * int(np.prod(window[j + 1:])) * ch
+        x = ctx.b.op("Reshape", [x, ctx.shape((outer, k, inner))], name=f"{node.name}_tiles",
+                     doc="windows tile the input: a reshape gathers them")
+        x = ctx.b.op("ReduceMax", [x], name=f"{node.name}_max", axes=[2], keepdims=0)
+    return ctx.b.op("Reshape", [x, ctx.shape((*outs, ch))], name=f"{node.name}_out")
+
+
 def _maxpool(node: Node, args: list[str], ctx: Ctx) -> str:
+    tiled = _tiles(node, args[0], ctx, -np.inf)
+    if tiled is not None:
+        return _max_tiles(node, *tiled, ctx)
     win, out, _ = _windows(node, args[0], ctx, -np.inf)
     return ctx.b.op("ReduceMax", [win], name=f"{node.name}_max", axes=[len(out) + 1], keepdims=0)
 
 
 def _avgpool(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
-    win, out, _ = _windows(node, args[0], ctx, 0.0)
-    axes = ctx.const(np.asarray([len(out) + 1], dtype=np.int64), np.int64)
-    total = ctx.b.op("ReduceSum", [win, axes], name=f"{node.name}_sum", keepdims=0)
+    tiled = _tiles(node, args[0], ctx, 0.0)
+    if tiled is not None:  # one ReduceSum over the window axes (axis by axis measured slower)
+        x, outs = tiled
+        dims = [d for o, k in zip(outs, node.op.window, strict=True) for d in (o, k)]
+        win = ctx.b.op("Reshape", [x, ctx.shape((*dims, node.inputs[0].shape[-1]))], name=f"{node.name}_tiles",
+                       doc="windows tile the input: a reshape gathers them")
+        axes = ctx.const(np.asarray([2 * j + 2 for j in range(len(outs))], dtype=np.int64), np.int64)
+        total = ctx.b.op("ReduceSum", [win, axes], name=f"{node.name}_sum", keepdims=0)
+    else:
+        win, out, _ = _windows(node, args[0], ctx, 0.0)
+        axes = ctx.const(np.asarray([len(out) + 1], dtype=np.int64), np.int64)
+        total = ctx.b.op("ReduceSum", [win, axes], name=f"{node.name}_sum", keepdims=0)
     counts = node.op.counts(node.inputs[0].shape).astype(np.float64)
     return ctx.b.op("Div", [total, ctx.const(counts)], name=f"{node.name}_div",
                     doc="sum / real (unpadded) cells: the same IEEE division as the interpreter")

@@ -60,7 +60,8 @@ def run_onnx(graph: Graph, xs: list[np.ndarray], model: onnx.ModelProto | None =
 
 
 def assert_matches(graph: Graph, *xs: np.ndarray) -> list[np.ndarray]:
-    """ORT == interpret on every output (and every declared output is float64 named after its value)."""
+    """ORT == interpret on every output (and every declared output is float64 named after its value),
+    with float64 graph inputs, then with float32 ones on the data rounded to float32 (float32 end to end)."""
     model = to_onnx(graph)
     assert [o.name for o in model.graph.output] == [v.name for v in graph.outputs]
     assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model.graph.output)
@@ -68,6 +69,12 @@ def assert_matches(graph: Graph, *xs: np.ndarray) -> list[np.ndarray]:
     want = Interpreter(graph).run(*xs)
     for g, w in zip(got, want, strict=True):
         assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, w)
+    x32 = [np.asarray(x, dtype=np.float32) for x in xs]
+    model32 = to_onnx(graph, input_dtype=np.float32)
+    assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model32.graph.output)
+    got32 = session(model32).run(None, {v.name: x for v, x in zip(graph.inputs, x32, strict=True)})
+    for g, w in zip(got32, Interpreter(graph).run(*x32), strict=True):
         np.testing.assert_array_equal(g, w)
     return got
 
@@ -261,9 +268,10 @@ def _kernel(*shape: int) -> np.ndarray:
 
 CONV2D = [((7, 6, 2), (3, 2), (2, 2), "same"), ((8, 5, 3), (4, 4), (3, 2), "same"),
           ((5, 5, 1), (2, 2), (1, 1), "same"), ((7, 7, 2), (3, 3), (2, 1), "valid"),
-          ((6, 5, 2), (1, 1), (1, 1), "valid"), ((3, 3, 2), (3, 3), (1, 1), "same")]
+          ((6, 5, 2), (1, 1), (1, 1), "valid"), ((3, 3, 2), (3, 3), (1, 1), "same"),
+          ((7, 6, 2), (2, 2), (2, 2), "same"), ((7, 5, 3), (3, 2), (3, 2), "valid")]  # tiling windows
 CONV1D = [((9, 2), (3,), (1,), "same"), ((10, 3), (4,), (3,), "same"), ((11, 2), (3,), (2,), "valid"),
-          ((5, 1), (2,), (1,), "same")]
+          ((5, 1), (2,), (1,), "same"), ((9, 2), (2,), (2,), "valid"), ((10, 3), (3,), (3,), "same")]
 
 
 @pytest.mark.parametrize(("shape", "window", "strides", "padding"), CONV2D + CONV1D)
