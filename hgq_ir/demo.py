@@ -168,7 +168,7 @@ def run_demo(out_dir: str = "hgq-ir-demo", epochs: int | None = None, seed: int 
     gpp = shutil.which("g++") is not None
     say("[4/5] verifying every executor on the test set"
           + (" (hls4ml: compiling the C simulation with g++)" if gpp else ""))
-    result = verify(model, xte, hls=True, qonnx_rows=len(xte), hls_dir=str(out / "hls4ml_prj"))
+    result = verify(model, xte, hls=True, qonnx_rows=len(xte), hls_dir=str(out / "hls4ml_prj"), source_x=xtr)
 
     say("[5/5] report (text, picture, JSON)\n")
     rep = report(model, target="proxy")

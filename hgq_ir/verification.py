@@ -218,12 +218,16 @@ def _source_model(model: Any) -> tuple[Any, str]:
 
 def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, samples: int = 1000, hls: bool = False,
            qonnx_rows: int = 256, aggressive: bool = True, unary_lut_max_table_size: int = 1024,
-           calibration: Any = None, source: bool = True, hls_dir: str | None = None) -> Verification:
+           calibration: Any = None, source: bool = True, hls_dir: str | None = None,
+           source_x: np.ndarray | Sequence[np.ndarray] | None = None) -> Verification:
     """Every executor of ``model`` on ``x`` (default: ``samples`` standard-normal rows) vs the interpreter.
 
     ``hls=True`` also compiles the proxy with hls4ml (g++) and runs its C simulation;
     ``qonnx_rows`` bounds the rows given to qonnx's (slow) executor (0: skip it); ``source=False``
-    skips the source model's own predictions. Conversion options are those of ``convert``.
+    skips the source model's own predictions. The source model (an HGQ model's own layers neither
+    wrap nor saturate) is compared on the rows of ``x`` where no quantizer overflows, or on every
+    row of ``source_x`` when given (e.g. the calibration data, inside the traced ranges by
+    construction). Conversion options are those of ``convert``.
     With ``hls=True`` (the slow one: a g++ compile) the steps show progress on stderr: one line on
     a terminal, a line a step in a log, nothing under ``hgq_ir.progress.quiet()``.
     """
@@ -257,11 +261,16 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
         # the source model's own layers neither wrap nor saturate like the IR: compare where nothing overflows
         live, why = _source_model(model)
         inside = f"{meaning}, rows without overflow"
-        if live is not None and not clean.any():
+        sx, sref = [a[clean] for a in xs], [r[clean] for r in ref]
+        if source_x is not None:
+            inside = f"{meaning}, calibration rows"
+            sx = _inputs(core, source_x, samples)
+            sref = _as_list(Interpreter(core).run(*sx))
+        elif live is not None and not clean.any():
             why = "every row overflows a quantizer (give inputs inside the calibrated ranges)"
         check = ExecutorCheck("source model (Keras predict)", inside, not_run=why)
         if not why:
-            check = _check(check.executor, inside, core, [a[clean] for a in xs], [r[clean] for r in ref],
+            check = _check(check.executor, inside, core, sx, sref,
                            lambda a: _as_list(live.predict(a if len(a) > 1 else a[0], verbose=0,
                                                            batch_size=min(len(a[0]), 8192))), None)
         result.checks.append(check)
