@@ -7,7 +7,12 @@ arithmetic, up to 53 bits; more is refused like the interpreter refuses it). A n
 float32 instead (about 3x faster in onnxruntime) where its formats prove float32 exact: every
 input a float32 value, the result's format at most 24 bits wide, every partial sum of a
 MatMul within 24 bits (``exact_bits``), every quantizer step exact (``onnx_quantize``); its value's
-tensor is then float32. Graph outputs are float64. ``input_dtype=np.float32`` declares the graph
+tensor is then float32. Graph outputs are float64. A kernel layer folds the scalings of the
+quantizers around it into its weights where they vary along channels only (powers of 2: the same
+products and partial sums, scaled): it reads its input quantizer's integer codes, and gives its
+result in its output quantizer's units (through relu / linear); the IR values' own tensors are
+still computed from these (one ``Mul``), for readers: :class:`hgq_ir.emulator.Emulator` drops the
+nodes nobody reads. ``input_dtype=np.float32`` declares the graph
 inputs float32: the model then reads float32 values (what Keras models take), and quantizers on
 them take the cheap exact steps in float32. Quantizers are
 lowered by :mod:`hgq_ir.backends.onnx_quantize`; convolution and pooling, which onnxruntime has
@@ -29,7 +34,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
-from hgq_ir.backends.onnx_quantize import FLOAT32_BITS, fits_float32, float32_exact, lower_quantize
+from hgq_ir.backends.onnx_quantize import (
+    FLOAT32_BITS,
+    finish,
+    fits_float32,
+    float32_exact,
+    input_unit,
+    lower_quantize_units,
+)
 from hgq_ir.passes.base import Pass
 from onnx import TensorProto, helper
 
@@ -71,6 +83,12 @@ class Ctx:
     dtypes: dict[str, np.dtype] = field(default_factory=dict)
     dt: np.dtype = F64
     inexact: list[str] = field(default_factory=list)
+    consumers: dict[str, list[Node]] = field(default_factory=dict)
+    output_names: set[str] = field(default_factory=set)
+    #: quantized value -> (its codes' tensor, the scale to its value), for kernel layers reading it
+    codes: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
+    #: value -> (tensor holding it times its reading quantizer's unit, that unit)
+    prescaled: dict[str, tuple[str, np.ndarray]] = field(default_factory=dict)
     _casts: dict[tuple[str, np.dtype], str] = field(default_factory=dict)
 
     def fmt(self, node: Node, j: int = 0) -> FixedFormat | None:
@@ -83,6 +101,10 @@ class Ctx:
         if np.dtype(dtype) == F32 and arr.dtype.kind == "f" and not np.array_equal(arr.astype(F32), arr):
             raise InternalError(f"constant {arr!r} is not a float32 value")
         return self.b.const(value, dtype)
+
+    def cast_tensor(self, t: str, dtype: np.dtype) -> str:
+        """Any tensor ``t`` whose type is recorded in ``dtypes``, as ``dtype`` (see :meth:`cast`)."""
+        return self.cast(t, dtype)
 
     def cast(self, t: str, dtype: np.dtype) -> str:
         """Tensor ``t`` (an IR value's) as ``dtype``: itself, or a Cast (made once)."""
@@ -109,24 +131,97 @@ def _float_input_warning(node: Node, ctx: Ctx, what: str) -> None:
 
 # ---- emitters -----------------------------------------------------------------------------
 def _quantize(node: Node, args: list[str], ctx: Ctx) -> str:
+    fmt, name = node.op.quantizer_format, node.output.name
     float32_input = ctx.fmt(node) is None and ctx.dtypes[node.inputs[0].name] == F32
-    return lower_quantize(ctx.b, args[0], node.op.quantizer_format, node.output.shape, ctx.fmt(node), node.name,
-                          ctx.dt.type, float32_input)
+    x, pre = args[0], None
+    if node.inputs[0].name in ctx.prescaled:  # the producer folded this quantizer's input scaling
+        t, pre = ctx.prescaled[node.inputs[0].name]
+        x = ctx.cast_tensor(t, ctx.dt)
+    t, scale = lower_quantize_units(ctx.b, x, fmt, node.output.shape, ctx.fmt(node), node.name, ctx.dt.type,
+                                    float32_input, pre)
+    if t != x and not np.all(scale == 1):
+        ctx.codes[name] = (t, scale)
+        ctx.dtypes[t] = ctx.dt
+    return finish(ctx.b, args[0], t, scale, fmt, node.name, ctx.dt.type)
 
 
-def _matmul(ctx: Ctx, node: Node, x: str) -> str:
+def _last_axis(a: np.ndarray) -> np.ndarray | None:
+    """``a``'s values along its last axis when they do not vary along the others, else None."""
+    rows = np.asarray(a).reshape(-1, np.shape(a)[-1])
+    return rows[0] if np.all(rows == rows[0]) else None
+
+
+def _representable(a: np.ndarray, dtype: np.dtype) -> bool:
+    return bool(np.all(np.isfinite(a)) and np.array_equal(a.astype(dtype).astype(np.float64), a))
+
+
+def _fold_target(node: Node, ctx: Ctx) -> tuple[Node, np.ndarray] | None:
+    """The quantizer that rounds ``node``'s output (directly or after relu / linear, each its only reader,
+    no graph output between) and its input unit ``2**f``: a kernel layer folds the unit into its weights."""
+    v, q = node.output, None
+    for _ in range(2):
+        readers = ctx.consumers.get(v.name, [])
+        if v.name in ctx.output_names or len(readers) != 1:
+            return None
+        q = readers[0]
+        if q.op.quantizer_format is not None:
+            break
+        if q.op.kind != "Activation" or q.op.function not in ("relu", "linear"):
+            return None
+        v, q = q.output, None
+    if q is None:
+        return None
+    unit = input_unit(q.op.quantizer_format, ctx.formats[q.inputs[0].name], q.output.shape)
+    return (q, unit) if not np.all(unit == 1) and _last_axis(unit) is not None else None
+
+
+def _kernel_weights(node: Node, ctx: Ctx, x: str) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(input tensor, kernel, bias, output unit)`` with the scalings folded in where exact.
+
+    The input quantizer's codes replace its value where its scale (a power of 2, or 0) varies along
+    channels only: the kernel's rows take the scale. The output quantizer's unit, per channel, scales
+    the kernel's columns and the bias (the result is then in that quantizer's units; relu commutes).
+    Products and partial sums are the same numbers scaled by powers of 2: as exact as before.
+    """
     kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)
+    bias = np.asarray(node.weights["bias"].array, dtype=np.float64) if "bias" in node.weights else None
+    codes = ctx.codes.get(node.inputs[0].name)
+    if codes is not None:
+        rows = _last_axis(np.broadcast_to(codes[1], node.inputs[0].shape))
+        if rows is not None and _representable(kernel * rows[:, None], ctx.dt):
+            x, kernel = ctx.cast_tensor(codes[0], ctx.dt), kernel * rows[:, None]
+    target = _fold_target(node, ctx)
+    unit = None
+    if target is not None:
+        cols = _last_axis(target[1])
+        wide = [kernel * cols] + ([bias * cols] if bias is not None else [])
+        if all(_representable(a, ctx.dt) for a in wide):
+            kernel, bias, unit = wide[0], (wide[1] if bias is not None else None), cols
+    return x, kernel, bias, unit
+
+
+def _scaled_back(node: Node, y: str, unit: np.ndarray | None, ctx: Ctx) -> str:
+    """The node's value from its result ``y`` in units ``unit`` (recorded for the quantizer reading it)."""
+    if unit is None:
+        return y
+    ctx.prescaled[node.output.name] = (y, np.broadcast_to(unit, node.output.shape))
+    ctx.dtypes[y] = ctx.dt
+    return ctx.b.op("Mul", [y, ctx.const(1.0 / unit)], name=f"{node.name}_value",
+                    doc="the value (its reader uses the result in its quantizer's units)")
+
+
+def _matmul(ctx: Ctx, node: Node, x: str, kernel: np.ndarray, bias: np.ndarray | None,
+            unit: np.ndarray | None) -> str:
     y = ctx.b.op("MatMul", [x, ctx.const(kernel.reshape(-1, kernel.shape[-1]))], name=f"{node.name}_matmul",
                  doc=f"exact in {ctx.dt.name}: every partial sum fits {24 if ctx.dt == F32 else 53} bits (exact_bits)")
-    if "bias" in node.weights:
-        y = ctx.b.op("Add", [y, ctx.const(np.asarray(node.weights["bias"].array, dtype=np.float64))],
-                     name=f"{node.name}_bias")
-    return y
+    if bias is not None:
+        y = ctx.b.op("Add", [y, ctx.const(bias)], name=f"{node.name}_bias")
+    return _scaled_back(node, y, unit, ctx)
 
 
 def _dense(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
-    return _matmul(ctx, node, args[0])
+    return _matmul(ctx, node, *_kernel_weights(node, ctx, args[0]))
 
 
 def _windows(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, tuple[int, ...], int]:
@@ -159,24 +254,26 @@ def _native_conv(node: Node, x: str, ctx: Ctx) -> str:
     op, in_shape = node.op, node.inputs[0].shape
     r = len(in_shape) - 1
     geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(in_shape[:-1], op.window, op.strides, strict=True)]
-    kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)  # [*window, C, O]
+    x, kernel, bias, unit = _kernel_weights(node, ctx, x)  # kernel [*window, C, O]
     w = ctx.const(np.transpose(kernel, (r + 1, r, *range(r))))  # [O, C, *window]
     ins = [ctx.b.op("Transpose", [x], name=f"{node.name}_nchw", perm=[0, r + 1, *range(1, r + 1)]), w]
-    if "bias" in node.weights:
-        ins.append(ctx.const(np.broadcast_to(node.weights["bias"].array, (kernel.shape[-1],))))
+    if bias is not None:
+        ins.append(ctx.const(np.broadcast_to(bias, (kernel.shape[-1],))))
     y = ctx.b.op("Conv", ins, name=f"{node.name}_conv", kernel_shape=list(op.window), strides=list(op.strides),
                  pads=[*(g[1] for g in geo), *(g[2] for g in geo)],
                  doc="exact in float32: every partial sum fits 24 bits (exact_bits)")
-    return ctx.b.op("Transpose", [y], name=f"{node.name}_nhwc", perm=[0, *range(2, r + 2), 1])
+    y = ctx.b.op("Transpose", [y], name=f"{node.name}_nhwc", perm=[0, *range(2, r + 2), 1])
+    return _scaled_back(node, y, unit, ctx)
 
 
 def _conv(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
     if ctx.dt == F32:
         return _native_conv(node, args[0], ctx)
-    win, out, k = _windows(node, args[0], ctx, 0.0)
+    x, kernel, bias, unit = _kernel_weights(node, ctx, args[0])
+    win, out, k = _windows(node, x, ctx, 0.0)
     cols = ctx.b.op("Reshape", [win, ctx.shape((*out, k * node.inputs[0].shape[-1]))], name=f"{node.name}_im2col")
-    return _matmul(ctx, node, cols)
+    return _matmul(ctx, node, cols, kernel, bias, unit)
 
 
 def _tiles(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, list[int]] | None:
@@ -264,6 +361,12 @@ _ONNX_ACTIVATIONS: dict[str, Callable[[Ctx, str, str], str]] = {
 
 def _activation(node: Node, args: list[str], ctx: Ctx) -> str:
     op = node.op
+    if node.inputs[0].name in ctx.prescaled and op.function in ("linear", "relu"):
+        y, unit = ctx.prescaled[node.inputs[0].name]  # positive units: relu commutes with them
+        y = ctx.cast_tensor(y, ctx.dt)
+        if op.function == "relu":
+            y = ctx.b.op("Relu", [y], name=f"{node.name}_relu")
+        return _scaled_back(node, y, _last_axis(unit), ctx)
     if op.function == "linear":
         return args[0]
     if op.function == "relu":
@@ -427,8 +530,13 @@ def to_onnx(graph: Graph, name: str | None = None, input_dtype: type = np.float6
     reserved = {v.name for v in graph.values}
     for n in sorted(reserved - {v.name for v in graph.inputs}):
         b.fresh(n)
-    ctx = Ctx(graph, b, formats, dtypes={v.name: in_dt for v in graph.inputs})
     outputs = {v.name for v in graph.outputs}
+    consumers: dict[str, list[Node]] = {}
+    for node in graph.nodes:
+        for v in node.inputs:
+            consumers.setdefault(v.name, []).append(node)
+    ctx = Ctx(graph, b, formats, dtypes={v.name: in_dt for v in graph.inputs}, consumers=consumers,
+              output_names=outputs)
     for node in graph.nodes:
         if node.op.is_source:
             continue

@@ -29,7 +29,7 @@ integer of unknown size folds twice (``r = n - 2**b * Floor(n / 2**b)`` in ``[0,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from hgq_ir.backends.onnx_builder import OnnxBuilder
@@ -62,6 +62,8 @@ class _Emit:
     base: str
     what: str
     dtype: type = np.float64
+    pre: np.ndarray | None = None  # the factor the input already carries
+    inputs: set[str] = field(default_factory=set)  # the input's tensors (times ``pre``)
 
     def c(self, value: np.ndarray) -> str:
         v = compact(value)
@@ -75,6 +77,12 @@ class _Emit:
 
     def mul(self, x: str, k: np.ndarray, step: str) -> str:
         return x if np.all(k == 1) else self.op("Mul", [x, self.c(k)], step)
+
+    def scale_input(self, x: str, k: np.ndarray, step: str) -> str:
+        """``x * k`` where ``x`` is the quantizer's input (already times ``pre`` when a producer folded it)."""
+        if self.pre is not None and x in self.inputs:
+            k = k / self.pre
+        return self.mul(x, k, step)
 
     def add(self, x: str, k: np.ndarray, step: str) -> str:
         return x if np.all(k == 0) else self.op("Add", [x, self.c(k)], step)
@@ -161,11 +169,46 @@ def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, .
     (float32 only where :func:`float32_exact` says so). ``float32_input``: ``x`` (float64, of
     unknown range) holds float32 values, which makes the cheap rounding exact.
     """
+    t, scale = lower_quantize_units(b, x, fmt, shape, in_fmt, name, dtype, float32_input)
+    return finish(b, x, t, scale, fmt, name, dtype)
+
+
+def input_unit(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The factor (a power of 2 per element) :func:`lower_quantize_units` first scales its input by."""
+    q = fmt.broadcast_to(shape)
+    return np.ldexp(1.0, q.f) if plan(fmt, in_fmt, shape).rounds else np.ones(q.shape)
+
+
+def finish(b: OnnxBuilder, x: str, t: str, scale: np.ndarray, fmt: FixedFormat, name: str,
+           dtype: type = np.float64) -> str:
+    """The quantized value from :func:`lower_quantize_units`' result ``t``: ``t * scale`` (an Identity of
+    ``x`` where every input value is representable)."""
+    e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
+    if not np.all(scale == 1):
+        return e.mul(t, scale, "back to value units (0 where 0 bits wide)")
+    if t == x:
+        return e.op("Identity", [x], "every input value is representable: nothing to do")
+    return t
+
+
+def lower_quantize_units(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, ...],
+                         in_fmt: FixedFormat | None, name: str, dtype: type = np.float64,
+                         float32_input: bool = False, pre: np.ndarray | None = None) -> tuple[str, np.ndarray]:
+    """:func:`lower_quantize` up to its last step: ``(t, scale)`` with ``t * scale`` the quantized value.
+
+    ``t`` holds integer codes where the quantizer rounds (``scale`` = ``2**-f``, 0 where 0 bits wide),
+    else values (``scale`` 1, or 0 where 0 bits wide), so a consumer may fold ``scale`` into its
+    weights. ``pre``: ``x`` already holds the input times :func:`input_unit` (a producer folded it).
+    """
     q = fmt.broadcast_to(shape)
     p = plan(fmt, in_fmt, shape, dtype, float32_input)
     e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
     live = q.b > 0
     unit = np.ldexp(1.0, q.f) if p.rounds else np.ones(q.shape)  # integer units when rounding
+    if pre is not None:
+        if not np.array_equal(np.broadcast_to(pre, unit.shape), unit):
+            raise InternalError(f"{e.what}: input pre-scaled by {pre!r}, not by its unit")
+        e.pre, e.inputs = np.broadcast_to(pre, unit.shape), {x}
     t = _round(e, x, unit, fmt.round, p.cheap_half) if p.rounds else x
     lo_v, hi_v = bounds(q)
     lo_u, hi_u = lo_v * unit, hi_v * unit
@@ -181,19 +224,15 @@ def lower_quantize(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, .
         t = e.op("Where", [bad, e.c(np.zeros(())), t], "overflow gives 0")
     elif mode == "WRAP" and (p.over_lo or p.over_hi):
         t = _wrap(e, t, q, unit, p.small or np.all(q.k == 0), np.dtype(dtype) == np.float32)
-    scale = np.where(live, 1.0 / unit, 0.0)
-    if p.mask or np.any(unit != 1):
-        t = e.mul(t, scale, "back to value units (0 where 0 bits wide)")
-    if t == x:
-        t = e.op("Identity", [x], "every input value is representable: nothing to do")
-    return t
+    scale = np.where(live, 1.0 / unit, 0.0) if (p.mask or np.any(unit != 1)) else np.ones(q.shape)
+    return t, scale
 
 
 def _round(e: _Emit, x: str, unit: np.ndarray, mode: str, cheap: bool) -> str:
     """``x * unit`` rounded to an integer with ``mode``, exactly (the scaling folded into the first step)."""
 
     def scaled() -> str:
-        return e.mul(x, unit, "scale to units of the grid 2**-f")
+        return e.scale_input(x, unit, "scale to units of the grid 2**-f")
 
     if mode == "TRN":
         return e.op("Floor", [scaled()], "TRN: floor")
@@ -206,7 +245,9 @@ def _round(e: _Emit, x: str, unit: np.ndarray, mode: str, cheap: bool) -> str:
     if mode in ("RND", "RND_MIN_INF"):
         return _half(e, x, unit, mode == "RND", cheap)
     # ties away from / towards zero: the sign times the magnitude rounded half up / half down
-    mag = _half(e, e.op("Abs", [x], f"{mode}: |x|"), unit, mode == "RND_INF", cheap)
+    absolute = e.op("Abs", [x], f"{mode}: |x|")
+    e.inputs.add(absolute)  # |x| carries the input's factor too
+    mag = _half(e, absolute, unit, mode == "RND_INF", cheap)
     return e.op("Mul", [e.op("Sign", [x], f"{mode}: sign"), mag], f"{mode}: sign * rounded |v|")
 
 
@@ -214,10 +255,10 @@ def _half(e: _Emit, x: str, unit: np.ndarray, up: bool, cheap: bool) -> str:
     """``v = x * unit`` rounded half up (``up``) or half down, exactly."""
     name = "RND" if up else "RND_MIN_INF"
     if cheap:
-        v = e.mul(x, unit, "scale to units of the grid 2**-f")
+        v = e.scale_input(x, unit, "scale to units of the grid 2**-f")
         s = e.add(v, np.asarray(0.5 if up else -0.5), f"{name}: v +- 1/2 (exact: the input's format fits)")
         return e.op("Floor" if up else "Ceil", [s], f"{name}: round")
-    two = e.mul(x, 2 * unit, f"{name}: 2v (in half units of the grid)")
+    two = e.scale_input(x, 2 * unit, f"{name}: 2v (in half units of the grid)")
     inner = e.op("Floor" if up else "Ceil", [two], f"{name}: {'floor' if up else 'ceil'}(2v)")
     half = e.mul(inner, np.asarray(0.5), f"{name}: halve")
     return e.op("Ceil" if up else "Floor", [half], f"{name}: {'ceil' if up else 'floor'} of the half")

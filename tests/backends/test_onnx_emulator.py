@@ -19,7 +19,7 @@ import pytest
 from hgq_ir.backends.onnx_emulator import to_onnx
 from hgq_ir.backends.registry import get_target
 
-from hgq_ir.emulator import Emulator
+from hgq_ir.emulator import Emulator, _prune
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import ConfigError, InexactError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
@@ -216,6 +216,42 @@ def test_emulator_runs_float32_data_on_the_float32_model_and_other_data_on_float
         strict(x64)
     with pytest.raises(ConfigError, match="input_dtype must be"):
         Emulator(g, input_dtype="int8")
+
+
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_kernel_layers_fold_the_quantizer_scales_and_every_value_stays_readable(input_dtype):
+    """A kernel layer reads its input quantizer's codes (scale folded into the kernel's rows) and gives its
+    result in the next quantizer's units (folded into the columns and bias, through relu / linear); each
+    IR value is still the tensor of its name, and the Emulator's session drops the unread ones."""
+    g = Graph("folds")
+    x = _quantized_input(g, (4, 4, 3), FixedFormat(1, 2, np.array([2, 4, 3]), "RND", "WRAP"))  # per channel
+    c = g.add_node(Conv2D(window=(2, 2), strides=(1, 1), padding="same"), [x], name="c",
+                   weights={"kernel": Weight(_kernel(2, 2, 3, 4)), "bias": Weight(np.array([0.5, -1, 0, 0.25]))})
+    r = g.add_node(Activation("relu"), [c.output], name="r")
+    q1 = g.add_node(Quantize(FixedFormat(0, 3, np.array([1, 2, 0, 3]), "TRN", "WRAP")), [r.output], name="q1")
+    f = g.add_node(Flatten(), [q1.output], name="f")
+    d = g.add_node(Dense(), [f.output], name="d", weights={"kernel": Weight(_kernel(64, 5)),
+                                                          "bias": Weight(np.full(5, -0.75))})
+    lin = g.add_node(Activation("linear"), [d.output], name="lin")
+    q2 = g.add_node(Quantize(FixedFormat(1, 4, np.array([2, 1, 3, 0, 2]), "RND_CONV", "SAT")), [lin.output],
+                    name="q2")
+    d2 = g.add_node(Dense(), [q2.output], name="d2", weights={"kernel": Weight(_kernel(5, 2))})
+    q3 = g.add_node(Quantize(FixedFormat(1, 3, 2, "RND", "SAT")), [d2.output], name="q3")
+    g.set_outputs([q3.output])
+    xs = RNG.normal(0, 3, (400, 4, 4, 3))
+    assert_matches(g, xs)
+    em = Emulator(g, input_dtype=input_dtype)
+    main = onnx.ModelProto()
+    main.CopyFrom(em.model)
+    _prune(main.graph)
+    computed = {o for n in main.graph.node for o in n.output}
+    assert computed.isdisjoint({"xq", "c", "r", "d", "lin", "q2", "d2"}), computed  # folded: not computed
+    names = [v.name for v in g.values if v not in g.inputs]
+    got = em.run(xs.astype(em.default_dtype), names)
+    rec = _Recorder(g)
+    rec.run(xs.astype(em.default_dtype))
+    for n, value in zip(names, got, strict=True):
+        np.testing.assert_array_equal(value, rec.env[n], err_msg=n)
 
 
 @pytest.mark.parametrize("overflow", OVERFLOW_MODES)
