@@ -63,7 +63,7 @@ class _Conv(_Window):
         patches = extract_patches(b_in[None], self.window, self.strides, self.padding, 0.0)[0]
         per_pos = patches.reshape(*patches.shape[:-2], -1) @ bw.reshape(-1, bw.shape[-1])
         n_pos = int(np.prod(per_pos.shape[:-1]))
-        return float(per_pos.sum()) / n_pos * float(parallel_factor)
+        return float(per_pos.sum()) * float(parallel_factor) / n_pos  # upstream HGQ's order of operations
 
     def fold_scale_shift(self, weights, s, t):
         return folded_kernel_weights(weights, s, t)

@@ -82,6 +82,29 @@ def test_nested_models_are_traced(digits) -> None:
     assert k.shape == (1, 8)
 
 
+def test_layers_around_nested_models_count_bops(digits) -> None:
+    # The first layer inside a nested model reads the outer producer's widths, the layer after it
+    # the nested model's last layer's (upstream HGQ fails there; this used to count 0 for both).
+    inner2_in = keras.Input((8,))
+    inner2 = keras.Model(inner2_in, HActivation("tanh", name="t")(HDense(6, name="d2")(inner2_in)), name="inner2")
+    inner_in = keras.Input((64,))
+    inner = keras.Model(inner_in, inner2(HDense(8, name="d1")(inner_in)), name="inner")
+    inp = keras.Input((64,))
+    q = HQuantize(name="q")
+    out = HDense(3, name="d3")(inner(q(inp)))
+    model = keras.Model(inp, out)
+    total = trace_minmax(model, digits[0], verbose=False)
+    d1, d2, t, d3 = (inner.get_layer("d1"), inner2.get_layer("d2"), inner2.get_layer("t"), model.get_layer("d3"))
+    expected = {}
+    for layer, pred in ((d1, q), (d2, d1), (d3, t)):
+        bw = np.asarray(pred.act_bw(exact=True), np.float64)
+        _, i, f = layer.kernel_kif()
+        expected[layer.name] = float(np.sum(bw @ (i + f)))
+        assert expected[layer.name] > 0
+        assert layer.compute_exact_bops() == expected[layer.name]
+    assert total == sum(expected.values())
+
+
 def test_multi_input_list_of_arrays() -> None:
     a, b = keras.Input((3,)), keras.Input((3,))
     model = keras.Model([a, b], HDense(2)(HQuantize()(keras.layers.Add()([a, b]))))

@@ -75,6 +75,11 @@ class HConvBase(HKernelLayer):
         total = ops.sum(self.linear_op(input_bw, kernel_bw))
         return total * (self.parallel_factor / self._n_positions)
 
+    def exact_bops(self, input_bw: np.ndarray, kernel_bw: np.ndarray) -> float:
+        """``sum * parallel_factor / P`` in float64 (the sum of integer products is exact in float32)."""
+        conv = ops.convert_to_numpy(self.linear_op(ops.convert_to_tensor(input_bw), ops.convert_to_tensor(kernel_bw)))
+        return float(conv.astype(np.float64).sum()) * self.parallel_factor / self._n_positions
+
     def get_config(self) -> dict[str, Any]:
         """Keras config."""
         return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,

@@ -47,6 +47,10 @@ class HDense(HKernelLayer):
         """``sum(input_bw @ kernel_bw)``."""
         return ops.sum(ops.matmul(input_bw, kernel_bw))
 
+    def exact_bops(self, input_bw: np.ndarray, kernel_bw: np.ndarray) -> float:
+        """``sum(input_bw @ kernel_bw)`` in float64 (exact for any model size, like the IR's)."""
+        return float(np.sum(np.asarray(input_bw, np.float64) @ np.asarray(kernel_bw, np.float64)))
+
     def get_config(self) -> dict[str, Any]:
         """Keras config."""
         return {**super().get_config(), "units": self.units}

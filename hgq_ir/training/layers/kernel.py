@@ -48,6 +48,11 @@ class HKernelLayer(HLayerBase):
         """BOPs from the input width map and the per-weight kernel widths (ops or numpy in)."""
         raise NotImplementedError
 
+    def exact_bops(self, input_bw: np.ndarray, kernel_bw: np.ndarray) -> float:
+        """``bops_op`` on integer widths, as a Python float (float64, like upstream HGQ and the IR)."""
+        return float(ops.convert_to_numpy(self.bops_op(ops.convert_to_tensor(input_bw),
+                                                       ops.convert_to_tensor(kernel_bw))))
+
     # ---- building ---------------------------------------------------------------------------
     @property
     def n_channels(self) -> int:
@@ -157,8 +162,7 @@ class HKernelLayer(HLayerBase):
             return 0.0
         _, i, f = self.kernel_kif()
         kernel_bw = (i + f).astype(np.float32)
-        bops = float(ops.convert_to_numpy(self.bops_op(ops.convert_to_tensor(input_bw[0]),
-                                                       ops.convert_to_tensor(kernel_bw))))
+        bops = self.exact_bops(np.asarray(input_bw[0], np.float32), kernel_bw)
         self.bops.assign(bops)
         return bops
 
