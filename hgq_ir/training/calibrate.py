@@ -2,7 +2,10 @@
 
 ``trace_minmax`` streams the data batch by batch (numpy arrays, lists of arrays for several
 inputs, a batched ``tf.data.Dataset`` or any iterable of batches), so the data set is never copied
-whole. Unlike upstream HGQ it also visits layers inside nested models.
+whole. Unlike upstream HGQ it also visits layers inside nested models and counts the BOPs of the
+layers reading across a nested model's boundary (upstream fails on those in the forward pass).
+Otherwise the BOPs are upstream HGQ 0.2.6's to the bit (float64, conv as ``sum * pf / P``); the
+IR's report counts more after pooling layers (see :mod:`hgq_ir.reporting`).
 """
 
 from __future__ import annotations
