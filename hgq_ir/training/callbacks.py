@@ -13,7 +13,19 @@ import keras
 from hgq_ir.training.calibrate import hgq_layers, trace_minmax
 
 
-class ResetMinMax(keras.callbacks.Callback):
+class _LinksNestedModels(keras.callbacks.Callback):
+    """Before training, link nested models' inputs to their outer layers (``hgq_layers`` does).
+
+    Without the link, the first layer inside a nested model finds no input widths, and its BOPs
+    stay out of the training loss until something lists the layers.
+    """
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Link nested models (listing the H-layers does it)."""
+        hgq_layers(self.model)
+
+
+class ResetMinMax(_LinksNestedModels):
     """Forget every H-layer's recorded range at the end of each epoch (nested models included).
 
     Ranges recorded while the bitwidths move overestimate the final ones; resetting keeps the
@@ -26,7 +38,7 @@ class ResetMinMax(keras.callbacks.Callback):
             layer.reset_minmax()
 
 
-class FreeBOPs(keras.callbacks.Callback):
+class FreeBOPs(_LinksNestedModels):
     """Log ``bops``: the sum of the layers' BOPs of the last training step (an overestimate)."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -35,7 +47,7 @@ class FreeBOPs(keras.callbacks.Callback):
             logs["bops"] = float(sum(float(layer.bops.numpy()) for layer in hgq_layers(self.model)))
 
 
-class CalibratedBOPs(keras.callbacks.Callback):
+class CalibratedBOPs(_LinksNestedModels):
     """Log ``bops`` as the exact BOPs after ``trace_minmax`` on ``calibration_data``.
 
     ``bsz`` defaults to the whole calibration set in one batch (as upstream).

@@ -128,3 +128,17 @@ def test_cover_factor_widens_and_clamps() -> None:
     assert np.all(t.paq._max.numpy() <= 1.0) and np.all(t.paq._min.numpy() >= -1.0)
     with pytest.raises(HgqIrError, match="cover_factor must be > 0"):
         trace_minmax(model, x, verbose=False, cover_factor=0)
+
+
+def test_training_loss_counts_the_first_layer_inside_a_nested_model(digits) -> None:
+    # the callbacks link nested models before the first step is traced: d1 reads q's widths
+    from hgq_ir.training.callbacks import FreeBOPs
+
+    inner_in = keras.Input((64,))
+    inner = keras.Model(inner_in, HDense(8, name="d1")(inner_in), name="inner")
+    inp = keras.Input((64,))
+    model = keras.Model(inp, HDense(3, name="d3")(inner(HQuantize(name="q")(inp))))
+    model.compile("adam", "mse")
+    x = digits[0][:64]
+    model.fit(x, np.zeros((len(x), 3), np.float32), epochs=1, batch_size=64, verbose=0, callbacks=[FreeBOPs()])
+    assert float(inner.get_layer("d1").bops.numpy()) > 0
