@@ -152,6 +152,11 @@ def float32_exact(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int
     return fits_float32(in_fmt)
 
 
+def _kif(fmt: FixedFormat, shape: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    f = fmt.broadcast_to(shape)
+    return f.k, f.i, f.f
+
+
 def bounds(q: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
     """Least and greatest value of ``q`` under its overflow mode (SAT_SYM: symmetric), 0 where 0 bits wide."""
     lo, hi = q.min_value, q.max_value
@@ -180,26 +185,66 @@ def input_unit(fmt: FixedFormat, in_fmt: FixedFormat | None, shape: tuple[int, .
 
 
 def finish(b: OnnxBuilder, x: str, t: str, scale: np.ndarray, fmt: FixedFormat, name: str,
-           dtype: type = np.float64) -> str:
+           dtype: type = np.float64, block: int = 1) -> str:
     """The quantized value from :func:`lower_quantize_units`' result ``t``: ``t * scale`` (an Identity of
-    ``x`` where every input value is representable)."""
+    ``x`` where every input value is representable). ``block``: see :func:`lower_quantize_units`."""
     e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)
     if not np.all(scale == 1):
+        shape = np.shape(scale)
+        blocked = _blocked(b, t, compact(scale), block, name)
+        if blocked is not None:
+            y = e.mul(blocked, np.tile(np.reshape(scale, -1), block), "back to value units (0 where 0 bits wide)")
+            return b.op("Reshape", [y, _shape(b, shape)], name=f"{name}_rows")
         return e.mul(t, scale, "back to value units (0 where 0 bits wide)")
     if t == x:
         return e.op("Identity", [x], "every input value is representable: nothing to do")
     return t
 
 
+def _shape(b: OnnxBuilder, dims: tuple[int, ...]) -> str:
+    return b.const(np.asarray([-1, *dims], dtype=np.int64), np.int64, name="shape")
+
+
+def _blocked(b: OnnxBuilder, x: str, const: np.ndarray, block: int, name: str) -> str | None:
+    """``x`` ([N, *shape]) as ``[N / block, block * prod(shape)]`` when ``block > 1`` and ``const`` is not a
+    scalar (onnxruntime broadcasts a constant along short rows several times slower than along long ones)."""
+    if block <= 1 or np.ndim(const) == 0:
+        return None
+    return b.op("Reshape", [x, _shape(b, (block * int(np.size(const)),))], name=f"{name}_block",
+                doc=f"{block} rows as one: per-element constants broadcast along long rows")
+
+
+def _tile(fmt: FixedFormat, shape: tuple[int, ...], block: int) -> FixedFormat:
+    f = fmt.broadcast_to(shape)
+    k, i, fr = (np.tile(np.reshape(a, -1), block) for a in (f.k, f.i, f.f))
+    return FixedFormat(k, i, fr, fmt.round, fmt.overflow)
+
+
 def lower_quantize_units(b: OnnxBuilder, x: str, fmt: FixedFormat, shape: tuple[int, ...],
                          in_fmt: FixedFormat | None, name: str, dtype: type = np.float64,
-                         float32_input: bool = False, pre: np.ndarray | None = None) -> tuple[str, np.ndarray]:
+                         float32_input: bool = False, pre: np.ndarray | None = None,
+                         block: int = 1) -> tuple[str, np.ndarray]:
     """:func:`lower_quantize` up to its last step: ``(t, scale)`` with ``t * scale`` the quantized value.
 
     ``t`` holds integer codes where the quantizer rounds (``scale`` = ``2**-f``, 0 where 0 bits wide),
     else values (``scale`` 1, or 0 where 0 bits wide), so a consumer may fold ``scale`` into its
     weights. ``pre``: ``x`` already holds the input times :func:`input_unit` (a producer folded it).
+    ``block > 1``: the batch is a multiple of ``block``, and formats that differ between elements are
+    computed on ``block`` rows at a time (reshaped, the constants tiled): elementwise, the same steps.
     """
+    het = block > 1 and any(np.ndim(compact(a)) for a in (*_kif(fmt, shape), *(_kif(in_fmt, shape) if in_fmt else ())))
+    if het:
+        flat = (block * int(np.prod(shape, dtype=np.int64)),)
+        xb = b.op("Reshape", [x, _shape(b, flat)], name=f"{name}_block",
+                  doc=f"{block} rows as one: per-element constants broadcast along long rows")
+        pre_b = None if pre is None else np.tile(np.reshape(np.broadcast_to(pre, shape), -1), block)
+        t, scale = lower_quantize_units(b, xb, _tile(fmt, shape, block), flat,
+                                        None if in_fmt is None else _tile(in_fmt, shape, block), name, dtype,
+                                        float32_input, pre_b)
+        if t == xb:
+            return x, np.reshape(scale[:flat[0] // block], shape)
+        return (b.op("Reshape", [t, _shape(b, shape)], name=f"{name}_rows"),
+                np.reshape(scale[:flat[0] // block], shape))
     q = fmt.broadcast_to(shape)
     p = plan(fmt, in_fmt, shape, dtype, float32_input)
     e = _Emit(b, name, f"quantize {name} to {fmt.summary()} ({fmt.round}, {fmt.overflow})", dtype)

@@ -25,6 +25,9 @@ from hgq_ir.ir.graph import Graph
 #: enough for the tensors to stay in cache (measured, one thread: demo MLP 2.9M/s at 1024 and 2048
 #: rows, 2.2M/s at 4096; zoo conv2d 0.48M/s at 1024, 0.40M/s at 2048)
 DEFAULT_BATCH = 1024
+#: rows the Emulator's models compute as one in per-element quantizers (``to_onnx(row_block=...)``);
+#: batches are padded to a multiple of it
+ROW_BLOCK = 32
 #: batches run at once by default at most (one onnxruntime thread each)
 MAX_THREADS = 4
 #: batches from which a progress bar shows by default (on a terminal)
@@ -115,6 +118,7 @@ class Emulator:
         self._graph: Graph | None = None
         self._models: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
+        self.row_block = 1
         if isinstance(model_or_graph, onnx.ModelProto):
             elem = model_or_graph.graph.input[0].type.tensor_type.elem_type if model_or_graph.graph.input else 11
             kind = "float32" if elem == onnx.TensorProto.FLOAT else "float64"
@@ -124,6 +128,7 @@ class Emulator:
             self._models[kind] = model_or_graph
         else:
             self._graph = _onnx_graph_of(model_or_graph, **convert_kwargs)
+            self.row_block = ROW_BLOCK
         self.default_dtype = "float64" if self.input_dtype == "float64" else "float32"
         self.model = self._model(self.default_dtype)
         self.session = self._session(self.default_dtype)
@@ -141,7 +146,8 @@ class Emulator:
             from hgq_ir.backends.onnx_emulator import to_onnx
 
             assert self._graph is not None
-            self._models[dtype] = to_onnx(self._graph, f"{self._graph.name}_onnx", input_dtype=np.dtype(dtype))
+            self._models[dtype] = to_onnx(self._graph, f"{self._graph.name}_onnx", input_dtype=np.dtype(dtype),
+                                          row_block=ROW_BLOCK)
         return self._models[dtype]
 
     def _session(self, dtype: str, names: Sequence[str] = ()) -> Any:
@@ -198,6 +204,7 @@ class Emulator:
         bs = DEFAULT_BATCH if batch_size is None else int(batch_size)
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1, got {bs}")
+        bs = -(-bs // self.row_block) * self.row_block
         produced = {o for node in self._model(dtype).graph.node for o in node.output} | set(self.input_names)
         missing = [nm for nm in names if nm not in produced]
         if missing:
@@ -212,7 +219,9 @@ class Emulator:
             bar = tqdm(total=n, unit="rows", desc="emulate", disable=None if progress is None else False)
 
         def one(s: int) -> list[np.ndarray]:
-            out = session.run(names, {k: a[s:s + bs] for k, a in zip(self.input_names, xs, strict=True)})
+            rows = min(bs, n - s)
+            feed = {k: _pad_rows(a[s:s + bs], self.row_block) for k, a in zip(self.input_names, xs, strict=True)}
+            out = [o[:rows] for o in session.run(names, feed)]
             if bar is not None:
                 bar.update(min(bs, n - s))
             return out
@@ -228,6 +237,12 @@ class Emulator:
                 bar.close()
         return [np.asarray(np.concatenate([c[j] for c in chunks]) if len(chunks) > 1 else chunks[0][j],
                            dtype=np.float64) for j in range(len(names))]
+
+
+def _pad_rows(a: np.ndarray, block: int) -> np.ndarray:
+    """``a`` with zero rows appended up to a multiple of ``block`` rows (their results are dropped)."""
+    extra = -len(a) % block
+    return a if not extra else np.concatenate([a, np.zeros((extra, *a.shape[1:]), a.dtype)])
 
 
 def _make_session(model: Any, extra_outputs: Sequence[str] = ()) -> Any:

@@ -70,13 +70,17 @@ def assert_matches(graph: Graph, *xs: np.ndarray) -> list[np.ndarray]:
     for g, w in zip(got, want, strict=True):
         assert g.dtype == np.float64
         np.testing.assert_array_equal(g, w)
-    x32 = [np.asarray(x, dtype=np.float32) for x in xs]
-    model32 = to_onnx(graph, input_dtype=np.float32)
+    x32 = [_pad4(np.asarray(x, dtype=np.float32)) for x in xs]  # 4 rows as one in per-element quantizers
+    model32 = to_onnx(graph, input_dtype=np.float32, row_block=4)
     assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model32.graph.output)
     got32 = session(model32).run(None, {v.name: x for v, x in zip(graph.inputs, x32, strict=True)})
     for g, w in zip(got32, Interpreter(graph).run(*x32), strict=True):
         np.testing.assert_array_equal(g, w)
     return got
+
+
+def _pad4(x: np.ndarray) -> np.ndarray:
+    return np.concatenate([x, RNG.normal(0, 4, (-len(x) % 4, *x.shape[1:])).astype(x.dtype)])
 
 
 # ---- quantizers -------------------------------------------------------------------------
@@ -159,7 +163,8 @@ def test_quantize_float32_inputs_every_mode_next_to_ties_huge_and_subnormal(rnd,
         again = g.add_node(Quantize(fmt), [inner.output], name="again")
         wide = g.add_node(Quantize(FixedFormat(1, 20, 10, rnd, overflow)), [v], name="wide")  # float64, cheap
         g.set_outputs([direct.output, known.output, again.output, wide.output])
-        model = to_onnx(g, input_dtype=np.float32)
+        x = _pad4(x)
+        model = to_onnx(g, input_dtype=np.float32, row_block=4)  # per-element formats: 4 rows as one
         assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
         assert all(o.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE for o in model.graph.output)
         if np.all((fmt.b <= 0) | (fmt.f >= 0)):  # quantizers of float32 inputs onto grids 2**-f, f >= 0: float32
