@@ -481,8 +481,12 @@ def _compute_dtype(node: Node, ctx: Ctx, bits: int) -> np.dtype:
     elif kind in ("AvgPool1D", "AvgPool2D"):
         fmt, counts = ctx.fmt(node), op.counts(node.inputs[0].shape)
         cells = int(np.prod(op.window))
-        ok = (fmt is not None and np.all(counts == 2.0 ** np.round(np.log2(counts)))  # / 2**j: exact
-              and int(fmt.b.max(initial=0)) + int(np.ceil(np.log2(cells))) <= FLOAT32_BITS)
+        ok = fmt is not None and bool(np.all(counts == 2.0 ** np.round(np.log2(counts))))  # / 2**j: exact
+        if ok:  # every partial sum: at most cells * the largest magnitude, on the finest grid
+            live = fmt.b > 0
+            span = (np.max(np.where(live, fmt.k + fmt.i, -(2**20)), initial=0)
+                    + np.max(np.where(live, fmt.f, -(2**20)), initial=0))
+            ok = int(span) + int(np.ceil(np.log2(cells))) <= FLOAT32_BITS
     else:
         ok = False  # LUT, BatchNorm: float64
     return F32 if ok else F64

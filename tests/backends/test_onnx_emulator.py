@@ -202,6 +202,17 @@ def test_kernels_compute_in_float32_only_within_24_bits():
         np.testing.assert_array_equal(gv, w)
 
 
+def test_average_pool_of_far_apart_grids_stays_float64():
+    # each cell fits 16 bits, but a window sums 2**14-sized and 2**-15-grid cells: 30 bits, beyond float32
+    g = Graph("apart")
+    x = _quantized_input(g, (2, 3), FixedFormat(1, np.array([[14], [0]]), np.array([[0], [15]]), "RND", "WRAP"))
+    p = g.add_node(AvgPool1D(window=(2,), strides=(2,), padding="valid"), [x], name="p")
+    q = g.add_node(Quantize(FixedFormat(1, 15, 16, "TRN", "WRAP")), [p.output], name="q")
+    g.set_outputs([q.output])
+    assert _types(to_onnx(g, input_dtype=np.float32))["p"] == onnx.TensorProto.DOUBLE
+    assert_matches(g, RNG.normal(0, 2**12, (300, 2, 3)))
+
+
 def test_emulator_runs_float32_data_on_the_float32_model_and_other_data_on_float64():
     g = Graph("auto")
     x = _quantized_input(g, (5,), FixedFormat(1, 3, 4, "RND", "WRAP"))
