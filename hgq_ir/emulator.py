@@ -186,7 +186,8 @@ class Emulator:
         """Outputs (float64) for inputs ``x`` (an array, or a list for several inputs).
 
         Runs in batches of ``batch_size`` rows (default :data:`DEFAULT_BATCH`); ``progress``
-        shows a progress bar (default: on a terminal, from :data:`PROGRESS_FROM_BATCHES` batches).
+        shows a progress bar (default: on a terminal, from :data:`PROGRESS_FROM_BATCHES` batches,
+        unless ``hgq_ir.progress.quiet()`` / ``--quiet`` / ``HGQ_IR_QUIET=1``).
         """
         outs = self.run(x, self.output_names, batch_size, progress)
         return outs[0] if len(outs) == 1 else outs
@@ -213,7 +214,9 @@ class Emulator:
         names = list(names)
         starts = range(0, max(n, 1), bs)
         bar = None
-        if progress or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES):
+        from hgq_ir.progress import is_quiet
+
+        if progress or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES and not is_quiet()):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n, unit="rows", desc="emulate", disable=None if progress is None else False)
