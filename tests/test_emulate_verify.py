@@ -70,14 +70,14 @@ def test_verify_runs_every_executor_and_all_agree(branches):
     model, x_calib, x = branches
     v = verify(model, x[:300], qonnx_rows=100)
     names = [c.executor for c in v.checks]
-    assert names == ["source model (Keras predict)", "Keras proxy", "onnxruntime (onnx target)",
-                     "qonnx executor (qonnx target)"]
+    assert names == ["source model (Keras predict)", "IR interpreter (proxy legalization)", "Keras proxy",
+                     "onnxruntime (onnx target)", "qonnx executor (qonnx target)"]
     assert v.ok, v.table()
     rows = {c.executor: (c.rows, c.equal_rows) for c in v.checks}
     assert rows["Keras proxy"] == (300, 300) and rows["onnxruntime (onnx target)"] == (300, 300)
     assert rows["qonnx executor (qonnx target)"] == (100, 100)
     assert 0 < rows["source model (Keras predict)"][0] <= 300
-    assert v.to_dict()["ok"] is True and len(v.to_dict()["checks"]) == 4
+    assert v.to_dict()["ok"] is True and len(v.to_dict()["checks"]) == 5
     table = v.table()
     assert "100.00% of 300 rows" in table and "100.00% of 100 rows" in table
 
@@ -123,3 +123,14 @@ def test_verify_refuses_data_of_the_wrong_shape(branches):
     model, _, x = branches
     with pytest.raises(ConfigError, match="takes rows of shape"):
         verify(model, x[:, :2])
+
+
+def test_an_informative_row_never_fails_the_verification():
+    from hgq_ir.verification import ExecutorCheck, Verification
+
+    v = Verification([ExecutorCheck("IR interpreter (proxy legalization)", "IR interpreter", rows=10, equal_rows=7,
+                                    counts=False),
+                      ExecutorCheck("Keras proxy", "IR interpreter (proxy legalization)", rows=10, equal_rows=10)])
+    assert v.ok and "70.00% of 10 rows" in v.table()
+    v.checks.append(ExecutorCheck("onnxruntime (onnx target)", "IR interpreter", rows=10, equal_rows=9))
+    assert not v.ok
