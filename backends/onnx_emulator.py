@@ -56,7 +56,6 @@ from hgq_ir.ir.errors import (
 from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat, add_format
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
-from hgq_ir.ir.windows import window_geometry
 
 OPSET = 17
 BATCH = "N"
@@ -225,26 +224,26 @@ def _dense(node: Node, args: list[str], ctx: Ctx) -> str:
     return _matmul(ctx, node, *_kernel_weights(node, ctx, args[0]))
 
 
+def _pad(node: Node, x: str, ctx: Ctx, fill: float) -> str:
+    """``x`` padded as Keras pads the window op ``node`` (padded cells = ``fill``), or ``x`` itself."""
+    op = node.op
+    geo = op.geometry(node.inputs[0].shape)
+    if not any(geo.before) and not any(geo.after):
+        return x
+    pads = [0, *geo.before, 0, 0, *geo.after, 0]
+    return ctx.b.op("Pad", [x, ctx.const(np.asarray(pads, dtype=np.int64), np.int64), ctx.const(fill)],
+                    name=f"{node.name}_pad", doc=f"Keras '{op.padding}' padding, padded cells = {fill}")
+
+
 def _windows(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, tuple[int, ...], int]:
     """Gather ``x``'s windows: ``(tensor [N, *out, K, C], out spatial shape, K)``."""
     op, in_shape = node.op, node.inputs[0].shape
-    spatial, ch = in_shape[:-1], in_shape[-1]
-    geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(spatial, op.window, op.strides, strict=True)]
-    out = tuple(g[0] for g in geo)
-    padded = tuple(n + g[1] + g[2] for n, g in zip(spatial, geo, strict=True))
-    if any(g[1] or g[2] for g in geo):
-        pads = [0, *(g[1] for g in geo), 0, 0, *(g[2] for g in geo), 0]
-        x = ctx.b.op("Pad", [x, ctx.const(np.asarray(pads, dtype=np.int64), np.int64), ctx.const(fill)],
-                     name=f"{node.name}_pad", doc=f"Keras '{op.padding}' padding, padded cells = {fill}")
-    flat = ctx.b.op("Reshape", [x, ctx.shape((int(np.prod(padded)), ch))], name=f"{node.name}_cells")
-    # idx[*o, j]: flat index of window cell j (Keras kernel order) of output position o
-    grids = np.meshgrid(*[np.arange(o) * s for o, s in zip(out, op.strides, strict=True)], indexing="ij")
-    offs = np.meshgrid(*[np.arange(k) for k in op.window], indexing="ij")
-    pos = [g[..., None] + o.reshape(-1) for g, o in zip(grids, offs, strict=True)]
-    idx = np.ravel_multi_index(tuple(pos), padded).astype(np.int64)
-    win = ctx.b.op("Gather", [flat, ctx.const(idx, np.int64)], name=f"{node.name}_windows", axis=1,
-                   doc="im2col: every window's cells, channels-last")
-    return win, out, int(np.prod(op.window))
+    geo = op.geometry(in_shape)
+    flat = ctx.b.op("Reshape", [_pad(node, x, ctx, fill), ctx.shape((int(np.prod(geo.padded)), in_shape[-1]))],
+                    name=f"{node.name}_cells")
+    win = ctx.b.op("Gather", [flat, ctx.const(op.cell_indices(in_shape), np.int64)], name=f"{node.name}_windows",
+                   axis=1, doc="im2col: every window's cells, channels-last")
+    return win, geo.out, int(np.prod(op.window))
 
 
 def _native_conv(node: Node, x: str, ctx: Ctx) -> str:
@@ -254,14 +253,14 @@ def _native_conv(node: Node, x: str, ctx: Ctx) -> str:
     """
     op, in_shape = node.op, node.inputs[0].shape
     r = len(in_shape) - 1
-    geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(in_shape[:-1], op.window, op.strides, strict=True)]
+    geo = op.geometry(in_shape)
     x, kernel, bias, unit = _kernel_weights(node, ctx, x)  # kernel [*window, C, O]
     w = ctx.const(np.transpose(kernel, (r + 1, r, *range(r))))  # [O, C, *window]
     ins = [ctx.b.op("Transpose", [x], name=f"{node.name}_nchw", perm=[0, r + 1, *range(1, r + 1)]), w]
     if bias is not None:
         ins.append(ctx.const(np.broadcast_to(bias, (kernel.shape[-1],))))
     y = ctx.b.op("Conv", ins, name=f"{node.name}_conv", kernel_shape=list(op.window), strides=list(op.strides),
-                 pads=[*(g[1] for g in geo), *(g[2] for g in geo)],
+                 pads=[*geo.before, *geo.after],
                  doc="exact in float32: every partial sum fits 24 bits (exact_bits)")
     y = ctx.b.op("Transpose", [y], name=f"{node.name}_nhwc", perm=[0, *range(2, r + 2), 1])
     return _scaled_back(node, y, unit, ctx)
@@ -286,22 +285,15 @@ def _tiles(node: Node, x: str, ctx: Ctx, fill: float) -> tuple[str, list[int]] |
     op, in_shape = node.op, node.inputs[0].shape
     if tuple(op.strides) != tuple(op.window):
         return None
-    spatial = in_shape[:-1]
-    geo = [window_geometry(n, k, k, op.padding) for n, k in zip(spatial, op.window, strict=True)]
-    pads = [(g[1], g[2]) for g in geo]
-    if any(p[0] or p[1] for p in pads):
-        flat = [0, *(p[0] for p in pads), 0, 0, *(p[1] for p in pads), 0]
-        x = ctx.b.op("Pad", [x, ctx.const(np.asarray(flat, dtype=np.int64), np.int64), ctx.const(fill)],
-                     name=f"{node.name}_pad", doc=f"Keras '{op.padding}' padding, padded cells = {fill}")
-    padded = [n + p[0] + p[1] for n, p in zip(spatial, pads, strict=True)]
-    whole = [g[0] * k for g, k in zip(geo, op.window, strict=True)]
-    if padded != whole:  # 'valid' windows leave the last cells out
+    geo = op.geometry(in_shape)
+    x = _pad(node, x, ctx, fill)
+    whole = [o * k for o, k in zip(geo.out, op.window, strict=True)]
+    if list(geo.padded) != whole:  # 'valid' windows leave the last cells out
         ends = np.asarray(whole, dtype=np.int64)
         x = ctx.b.op("Slice", [x, ctx.const(np.zeros(len(whole), np.int64), np.int64), ctx.const(ends, np.int64),
                                ctx.const(np.arange(1, len(whole) + 1, dtype=np.int64), np.int64)],
                      name=f"{node.name}_crop")
-    outs = [g[0] for g in geo]
-    return x, outs
+    return x, list(geo.out)
 
 
 def _max_tiles(node: Node, x: str, outs: list[int], ctx: Ctx) -> str:

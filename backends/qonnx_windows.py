@@ -24,22 +24,13 @@ from hgq_ir.backends.qonnx_context import (
 from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS
 
 from hgq_ir.ir.graph import Node
-from hgq_ir.ir.windows import extract_patches, window_geometry
-
-
-def _geometry(node: Node) -> tuple[list[int], list[int], list[int]]:
-    """Padded spatial sizes and the (before, after) pads per spatial axis."""
-    op, spatial = node.op, node.inputs[0].shape[:-1]
-    geo = [window_geometry(n, k, s, op.padding) for n, k, s in zip(spatial, op.window, op.strides, strict=True)]
-    before, after = [g[1] for g in geo], [g[2] for g in geo]
-    return [n + a + c for n, a, c in zip(spatial, before, after, strict=True)], before, after
 
 
 def _nchw(ctx: QonnxContext, node: Node, x: str, dt: np.dtype, onnx_op: str, ins: list[str], doc: str,
           **attrs: object) -> str:
     """``Transpose`` to channels-first, ``onnx_op`` with Keras pads, ``Transpose`` back."""
     b, rank = ctx.builder, node.op.rank
-    _, before, after = _geometry(node)
+    geo = node.op.geometry(node.inputs[0].shape)
     cin, cout = node.inputs[0].shape[-1], node.output.shape[-1]
     to_cf = (0, rank + 1, *range(1, rank + 1))
     to_cl = (0, *range(2, rank + 2), 1)
@@ -47,7 +38,7 @@ def _nchw(ctx: QonnxContext, node: Node, x: str, dt: np.dtype, onnx_op: str, ins
               out_shape=("N", cin, *node.inputs[0].shape[:-1]))
     y = b.op(onnx_op, [xt, *ins], name=f"{node.name}_{onnx_op.lower()}", doc=doc, out_dtype=dt,
              out_shape=("N", cout, *node.output.shape[:-1]), kernel_shape=list(node.op.window),
-             strides=list(node.op.strides), pads=before + after, **attrs)
+             strides=list(node.op.strides), pads=[*geo.before, *geo.after], **attrs)
     return b.op("Transpose", [y], name=f"{node.name}_to_nhwc", perm=list(to_cl), out_dtype=dt,
                 out_shape=shape_of(node))
 
@@ -55,16 +46,15 @@ def _nchw(ctx: QonnxContext, node: Node, x: str, dt: np.dtype, onnx_op: str, ins
 def _windows(ctx: QonnxContext, node: Node, x: str) -> str:
     """Every window of float64 ``x`` (zero padded): shape ``(N, *out, prod(window), C)``."""
     b, op = ctx.builder, node.op
-    padded, before, after = _geometry(node)
-    c = node.inputs[0].shape[-1]
-    if any(before) or any(after):
-        pads = np.array([0, *before, 0, 0, *after, 0])
+    geo = op.geometry(node.inputs[0].shape)
+    c, cells = node.inputs[0].shape[-1], int(np.prod(geo.padded))
+    if any(geo.before) or any(geo.after):
+        pads = np.array([0, *geo.before, 0, 0, *geo.after, 0])
         x = b.op("Pad", [x, b.const(pads, np.int64, "pads")], name=f"{node.name}_pad", doc="Keras pads, zeros",
-                 out_dtype=F64, out_shape=("N", *padded, c))
-    flat = b.op("Reshape", [x, b.const(np.array([0, int(np.prod(padded)), c]), np.int64, "shape")],
-                name=f"{node.name}_cells", out_dtype=F64, out_shape=("N", int(np.prod(padded)), c))
-    cells = np.arange(int(np.prod(padded)), dtype=np.float64).reshape(1, *padded, 1)
-    idx = extract_patches(cells, op.window, op.strides, "valid", 0.0)[0, ..., 0].astype(np.int64)
+                 out_dtype=F64, out_shape=("N", *geo.padded, c))
+    flat = b.op("Reshape", [x, b.const(np.array([0, cells, c]), np.int64, "shape")],
+                name=f"{node.name}_cells", out_dtype=F64, out_shape=("N", cells, c))
+    idx = op.cell_indices(node.inputs[0].shape)
     return b.op("Gather", [flat, b.const(idx, np.int64, f"{node.name}_im2col")], name=f"{node.name}_windows",
                 axis=1, doc="im2col: the cells of every window (Keras order)", out_dtype=F64,
                 out_shape=("N", *idx.shape, c))

@@ -11,7 +11,7 @@ from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.op_base import Op, folded_kernel_weights, full_format, kernel_widths, weight_array
-from hgq_ir.ir.windows import extract_patches, output_spatial, window_counts
+from hgq_ir.ir.windows import Geometry, cell_indices, extract_patches, geometry, output_spatial, window_counts
 
 Shape = tuple[int, ...]
 
@@ -39,6 +39,14 @@ class _Window(Op):
         if min(out) < 1:
             raise GraphError(f"node {where!r} ({self.kind}): window {self.window} larger than input {in_shape}")
         return out
+
+    def geometry(self, in_shape: Shape) -> Geometry:
+        """Per spatial axis of ``in_shape`` (channels last): output size, Keras pads, padded size."""
+        return geometry(tuple(in_shape[:-1]), self.window, self.strides, self.padding)
+
+    def cell_indices(self, in_shape: Shape) -> np.ndarray:
+        """``idx[*out, j]``: flat index in the padded grid of window cell ``j`` of output ``out``."""
+        return cell_indices(tuple(in_shape[:-1]), self.window, self.strides, self.padding)
 
     def _patches(self, x: np.ndarray, fill: float) -> np.ndarray:
         return extract_patches(x, self.window, self.strides, self.padding, fill)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -17,6 +18,34 @@ def window_geometry(n: int, k: int, s: int, padding: str) -> tuple[int, int, int
         total = max((out - 1) * s + k - n, 0)
         return out, total // 2, total - total // 2
     raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+
+
+class Geometry(NamedTuple):
+    """Per spatial axis of a window op: output size, Keras padding before and after, padded size."""
+
+    out: tuple[int, ...]
+    before: tuple[int, ...]
+    after: tuple[int, ...]
+    padded: tuple[int, ...]
+
+
+def geometry(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+             padding: str) -> Geometry:
+    """The :class:`Geometry` of every spatial axis (``window_geometry`` axis by axis)."""
+    geo = [window_geometry(n, k, s, padding) for n, k, s in zip(spatial, kernel, strides, strict=True)]
+    return Geometry(tuple(g[0] for g in geo), tuple(g[1] for g in geo), tuple(g[2] for g in geo),
+                    tuple(n + g[1] + g[2] for n, g in zip(spatial, geo, strict=True)))
+
+
+def cell_indices(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+                 padding: str) -> np.ndarray:
+    """``idx[*out, j]``: the flat index, in the padded spatial grid, of cell ``j`` of window ``out``.
+
+    Cells are in Keras kernel order (as :func:`extract_patches` orders them): an im2col ``Gather``.
+    """
+    padded = geometry(spatial, kernel, strides, padding).padded
+    cells = np.arange(int(np.prod(padded)), dtype=np.float64).reshape(1, *padded, 1)
+    return extract_patches(cells, kernel, strides, "valid", 0.0)[0, ..., 0].astype(np.int64)
 
 
 def output_spatial(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],

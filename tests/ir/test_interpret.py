@@ -86,3 +86,19 @@ def test_more_than_53_bits_raises():
     g.set_outputs([d.output])
     with pytest.raises(InexactError, match=r"node 'wide' \(Dense.*needs 6\d bits"):
         interpret(g, np.ones((1, 2)))
+
+
+@pytest.mark.parametrize(("spatial", "window", "strides", "padding"), [
+    ((7, 6), (3, 2), (2, 2), "same"), ((8, 5), (4, 4), (3, 2), "same"), ((5, 5), (2, 2), (1, 1), "same"),
+    ((6, 9), (3, 3), (2, 4), "valid"), ((9,), (4,), (3,), "same"), ((6,), (1,), (4,), "same")])
+def test_window_cell_indices_gather_the_patches(spatial, window, strides, padding):
+    """``cell_indices`` on the padded, flattened grid gathers exactly what ``extract_patches`` cuts."""
+    from hgq_ir.ir.windows import cell_indices, extract_patches, geometry
+
+    x = np.random.default_rng(0).normal(size=(2, *spatial, 3))
+    geo = geometry(spatial, window, strides, padding)
+    padded = np.pad(x, [(0, 0), *zip(geo.before, geo.after, strict=True), (0, 0)])
+    flat = padded.reshape(2, -1, 3)
+    got = flat[:, cell_indices(spatial, window, strides, padding)]
+    np.testing.assert_array_equal(got, extract_patches(x, window, strides, padding, 0.0))
+    assert geo.padded == tuple(n + a + b for n, a, b in zip(spatial, geo.before, geo.after, strict=True))
