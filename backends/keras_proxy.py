@@ -24,11 +24,11 @@ import numpy as np
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
 from hgq_ir.ir.errors import GraphError, InexactError, InternalError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
 from hgq_ir.ir.ops import LUT, Activation
 
-FLOAT32_EXACT_BITS = 24
 EXACT_ACTIVATIONS = ("linear", "relu")
 
 
@@ -251,7 +251,7 @@ def _activation(node: Node) -> keras.layers.Layer:
 def _lut(node: Node) -> keras.layers.Layer:
     op: LUT = node.op
     table = np.asarray(op.table, dtype=np.float64)
-    if not np.array_equal(table.astype(np.float32).astype(np.float64), table):
+    if not float32_values(table):
         raise InexactError(f"activation {node.origin!r} ({op.function}): its lookup table needs "
                            f"{int(op.out_format.b.flat[0])} bits, more than the float32 proxy holds exactly (24); "
                            "narrow the quantizer after it")

@@ -35,7 +35,6 @@ import numpy as np
 import onnx
 from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
 from hgq_ir.backends.onnx_quantize import (
-    FLOAT32_BITS,
     finish,
     fits_float32,
     float32_exact,
@@ -53,7 +52,7 @@ from hgq_ir.ir.errors import (
     NotBitExactWarning,
     UnsupportedLayerError,
 )
-from hgq_ir.ir.fixed import MAX_EXACT_BITS, FixedFormat, add_format
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, MAX_EXACT_BITS, FixedFormat, add_format, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
 
@@ -440,11 +439,6 @@ _VALUE_PRESERVING = {"Reshape", "Flatten", "Concatenate", "MaxPool1D", "MaxPool2
 _KERNEL_OPS = {"Dense", "Conv1D", "Conv2D"}
 
 
-def _is_float32(a: np.ndarray) -> bool:
-    a = np.asarray(a, dtype=np.float64)
-    return bool(np.array_equal(a.astype(np.float32), a))
-
-
 def _compute_dtype(node: Node, ctx: Ctx, bits: int) -> np.dtype:
     """Float32 where the formats prove every step of ``node``'s lowering exact in float32, else float64.
 
@@ -466,7 +460,7 @@ def _compute_dtype(node: Node, ctx: Ctx, bits: int) -> np.dtype:
     if op.quantizer_format is not None:
         ok = float32_exact(op.quantizer_format, ctx.fmt(node), node.output.shape)
     elif kind in _KERNEL_OPS:
-        ok = bits <= FLOAT32_BITS and all(_is_float32(w.array) for w in node.weights.values())
+        ok = bits <= FLOAT32_EXACT_BITS and all(float32_values(w.array) for w in node.weights.values())
     elif kind == "Add":
         fmts = [ctx.formats[v.name] for v in node.inputs]  # known: the output's format is
         ok = all(fits_float32(add_format(*fmts[:j])) for j in range(2, len(fmts) + 1))  # left to right, as emitted
@@ -478,7 +472,7 @@ def _compute_dtype(node: Node, ctx: Ctx, bits: int) -> np.dtype:
             live = fmt.b > 0
             span = (np.max(np.where(live, fmt.k + fmt.i, -(2**20)), initial=0)
                     + np.max(np.where(live, fmt.f, -(2**20)), initial=0))
-            ok = int(span) + int(np.ceil(np.log2(cells))) <= FLOAT32_BITS
+            ok = int(span) + int(np.ceil(np.log2(cells))) <= FLOAT32_EXACT_BITS
     else:
         ok = False  # LUT, BatchNorm: float64
     return F32 if ok else F64

@@ -36,12 +36,10 @@ from hgq_ir.backends.onnx_builder import OnnxBuilder
 
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import InternalError
-from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, FixedFormat
 
 #: largest magnitude (in units, bits) below which ``v + 1/2`` and ``n / 2**b + 1/2`` are exact, per float type
 _EXACT_UNITS_BITS = {np.dtype(np.float64): 52, np.dtype(np.float32): 23}
-#: significant bits of float32: a fixed-point element at most this wide is a float32 value
-FLOAT32_BITS = 24
 #: the largest |i| and |f| of a float32 format: values, grids and scalings stay normal float32 numbers
 _FLOAT32_EXP = 60
 
@@ -133,7 +131,7 @@ def fits_float32(fmt: FixedFormat | None) -> bool:
     if fmt is None:
         return False
     live = fmt.b > 0
-    return bool(np.all(~live | ((fmt.b <= FLOAT32_BITS) & (np.abs(fmt.f) <= _FLOAT32_EXP)
+    return bool(np.all(~live | ((fmt.b <= FLOAT32_EXACT_BITS) & (np.abs(fmt.f) <= _FLOAT32_EXP)
                                & (np.abs(fmt.i) <= _FLOAT32_EXP))))
 
 

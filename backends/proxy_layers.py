@@ -35,7 +35,7 @@ import numpy as np
 from keras import ops
 
 from hgq_ir.ir.errors import FormatError
-from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
+from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, float32_values, quantize
 
 __all__ = ["FixedPointQuantizer", "UnaryLUT", "lut_inputs"]
 
@@ -470,7 +470,7 @@ class UnaryLUT(keras.layers.Layer):
             if t.size != self.table_size:
                 raise FormatError(f"UnaryLUT {self.name!r}: table has {t.size} entries, kif_in {self.kif_in} "
                                   f"needs {self.table_size}")
-            if not np.array_equal(t.astype(np.float32), t):
+            if not float32_values(t):
                 raise FormatError(f"UnaryLUT {self.name!r}: table entries are not exact in float32")
             start = t.astype(np.float32)
         # made with the layer, outside add_weight's name scope: see FixedPointQuantizer

@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from hgq_ir.backends.onnx_builder import OnnxBuilder
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, Codes, fits_float32, quant
+from hgq_ir.backends.qonnx_quant import F32, F64, Codes, quant
 from onnx import TensorProto
 
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import InternalError, NotBitExactWarning
-from hgq_ir.ir.fixed import FixedFormat
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, FixedFormat, float32_values
 from hgq_ir.ir.graph import Graph, Node
 
 
@@ -72,7 +72,7 @@ def cast(ctx: QonnxContext, t: str, dt: np.dtype, to: np.dtype, shape: tuple, wh
 
 def fits24(fmt: FixedFormat | None) -> bool:
     """True for a known format of at most 24 bits (float32 holds each value exactly)."""
-    return fmt is not None and fixed.required_bits(fmt) <= FLOAT32_BITS
+    return fmt is not None and fixed.required_bits(fmt) <= FLOAT32_EXACT_BITS
 
 
 def float32_arg(ctx: QonnxContext, node: Node, j: int = 0) -> str | None:
@@ -123,6 +123,6 @@ def weight_tensor(ctx: QonnxContext, node: Node, wname: str, dtype: np.dtype,
         q = quant(b, b.const(arr, np.float32, name), c.scale, c.cover, c.signed, narrow, "ROUND", arr.shape, doc=doc,
                   name=f"{name}_quant")
         return cast(ctx, q, F32, dtype, arr.shape, "exact widening of a quantized weight")
-    if np.dtype(dtype) == F32 and not fits_float32(arr):
+    if np.dtype(dtype) == F32 and not float32_values(arr):
         raise InternalError(f"weight {wname} of {node.name!r} does not fit float32", step="emit qonnx", node=node.name)
     return b.const(arr, dtype, name)

@@ -32,13 +32,14 @@ from hgq_ir.backends.qonnx_context import (
     weight_tensor,
 )
 from hgq_ir.backends.qonnx_exec import execute_qonnx
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS, emit_quantize, fits_float32
+from hgq_ir.backends.qonnx_quant import F32, F64, emit_quantize
 from hgq_ir.backends.qonnx_windows import emit_avgpool, emit_conv, emit_maxpool
 from hgq_ir.passes.base import Pass
 from onnx import TensorProto
 
 from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import GraphError, InexactError, InternalError, UnsupportedLayerError
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
 
@@ -50,7 +51,7 @@ OPSET = 13
 # ---- emitters -------------------------------------------------------------------------------
 def _quantizer(node: Node, ctx: QonnxContext) -> Emitted:
     fmt = node.op.quantizer_format
-    if fixed.required_bits(fmt) > FLOAT32_BITS:
+    if fixed.required_bits(fmt) > FLOAT32_EXACT_BITS:
         warn_inexact(node, f"its format {fmt.summary()} needs {fixed.required_bits(fmt)} bits; qonnx's Quant "
                            "returns float32 (24 bits): narrow the quantizer")
     x, dt = ctx.arg(node)
@@ -60,7 +61,7 @@ def _quantizer(node: Node, ctx: QonnxContext) -> Emitted:
 def _dense(node: Node, ctx: QonnxContext) -> Emitted:
     b, shape = ctx.builder, shape_of(node)
     fin = ctx.fmt(node)
-    x = float32_arg(ctx, node) if fin is not None and ctx.exact_bits(node) <= FLOAT32_BITS else None
+    x = float32_arg(ctx, node) if fin is not None and ctx.exact_bits(node) <= FLOAT32_EXACT_BITS else None
     dt = F32 if x is not None else F64
     if x is None:
         if fin is None:
@@ -126,7 +127,7 @@ def _lut(node: Node, ctx: QonnxContext) -> Emitted:
     idx = b.op("Cast", [code], name="lut_code", out_dtype=np.int64, out_shape=shape, to=TensorProto.INT64)
     idx = b.op("Mod", [idx, b.const(len(table), np.int64, "lut_len")], name="lut_index", out_dtype=np.int64,
                out_shape=shape, doc="two's complement order: the raw code modulo the table length (floored)")
-    dt = F32 if fits_float32(table) else F64
+    dt = F32 if float32_values(table) else F64
     y = b.op("Gather", [b.const(table, dt, f"{node.name}_table"), idx], name=node.name, axis=0,
              doc=f"lookup table of {op.function}: exact (one entry per representable input)",
              out_dtype=dt, out_shape=shape)
@@ -139,7 +140,7 @@ def _add(node: Node, ctx: QonnxContext) -> Emitted:
     exact32 = all(f is not None for f in fmts)
     if exact32:
         full = [f.broadcast_to(v.shape) for f, v in zip(fmts, node.inputs, strict=True)]
-        exact32 = all(fixed.required_bits(fixed.add_format(*full[:j])) <= FLOAT32_BITS
+        exact32 = all(fixed.required_bits(fixed.add_format(*full[:j])) <= FLOAT32_EXACT_BITS
                       for j in range(2, len(full) + 1))
     args = [float32_arg(ctx, node, j) for j in range(len(node.inputs))] if exact32 else []
     if not exact32 or any(a is None for a in args):

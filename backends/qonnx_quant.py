@@ -26,9 +26,7 @@ from hgq_ir.backends.onnx_builder import QONNX_DOMAIN, OnnxBuilder
 from onnx import TensorProto
 
 from hgq_ir.ir import fixed
-from hgq_ir.ir.fixed import FixedFormat
-
-FLOAT32_BITS = 24
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, FixedFormat, float32_values
 
 #: IR rounding mode -> qonnx Quant rounding_mode (RND and RND_MIN_INF add a half step first)
 QUANT_MODE = {"TRN": "FLOOR", "TRN_ZERO": "DOWN", "RND_CONV": "ROUND", "RND_INF": "HALF_UP",
@@ -46,13 +44,6 @@ def compact(a: np.ndarray) -> np.ndarray:
     """A 0-d array when every element of ``a`` is equal (a scalar initializer), else ``a``."""
     a = np.asarray(a)
     return np.asarray(a.flat[0]) if a.size and np.all(a == a.flat[0]) else a
-
-
-def fits_float32(a: np.ndarray) -> bool:
-    """True when every value of ``a`` is exactly a float32."""
-    a = np.asarray(a, dtype=np.float64)
-    with np.errstate(over="ignore"):
-        return bool(np.array_equal(a.astype(np.float32).astype(np.float64), a))
 
 
 def quant(b: OnnxBuilder, x: str, scale: np.ndarray, bits: float, signed: bool, narrow: bool, mode: str,
@@ -122,7 +113,7 @@ def _half_step_fits_float32(in_fmt: FixedFormat | None, c: Codes) -> bool:
         return False
     hf = FixedFormat.of_constants(np.ldexp(1.0, -(c.f + 1).astype(np.int64)))
     x = in_fmt.broadcast_to(np.broadcast_shapes(in_fmt.shape, hf.shape))
-    return fixed.required_bits(fixed.add_format(x, hf)) <= FLOAT32_BITS
+    return fixed.required_bits(fixed.add_format(x, hf)) <= FLOAT32_EXACT_BITS
 
 
 def _offset(b: OnnxBuilder, x: str, dt: np.dtype, in_fmt: FixedFormat | None, c: Codes, sign: float,
@@ -197,7 +188,7 @@ def emit_quantize(b: OnnxBuilder, x: str, dt: np.dtype, fmt: FixedFormat, shape:
     if c.uniform:
         narrow = ov == "SAT_SYM" and c.signed and c.cover > 1
         return quant(b, y, c.scale, c.cover, c.signed, narrow, mode, fshape, doc=f"{fmt.round} {ov}")
-    if dt == F32 and not (fits_float32(c.lo) and fits_float32(c.hi)):
+    if dt == F32 and not (float32_values(c.lo) and float32_values(c.hi)):
         y, dt = _to_double(b, y, dt, fshape, "bounds need float64"), F64
     kw = dict(out_dtype=dt, out_shape=fshape)
     y = b.op("Max", [y, b.const(compact(c.lo), dt, "lo")], name="lower_bound", **kw)

@@ -21,8 +21,9 @@ from hgq_ir.backends.qonnx_context import (
     warn_inexact,
     weight_tensor,
 )
-from hgq_ir.backends.qonnx_quant import F32, F64, FLOAT32_BITS
+from hgq_ir.backends.qonnx_quant import F32, F64
 
+from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS
 from hgq_ir.ir.graph import Node
 
 
@@ -64,7 +65,7 @@ def emit_conv(node: Node, ctx: QonnxContext) -> Emitted:
     """Conv1D/Conv2D: float32 ``Conv`` where exact, else a float64 Gather im2col + MatMul."""
     b, rank = ctx.builder, node.op.rank
     fin = ctx.fmt(node)
-    x = float32_arg(ctx, node) if fin is not None and ctx.exact_bits(node) <= FLOAT32_BITS else None
+    x = float32_arg(ctx, node) if fin is not None and ctx.exact_bits(node) <= FLOAT32_EXACT_BITS else None
     if x is not None:
         kernel = weight_tensor(ctx, node, "kernel", F32, perm=(rank + 1, rank, *range(rank)))
         ins = [kernel] + ([weight_tensor(ctx, node, "bias", F32)] if "bias" in node.weights else [])
@@ -100,7 +101,7 @@ def emit_avgpool(node: Node, ctx: QonnxContext) -> Emitted:
     b, op = ctx.builder, node.op
     in_shape = node.inputs[0].shape
     fin = ctx.fmt(node)
-    exact32 = fin is not None and op.is_exact(in_shape) and ctx.exact_bits(node) <= FLOAT32_BITS
+    exact32 = fin is not None and op.is_exact(in_shape) and ctx.exact_bits(node) <= FLOAT32_EXACT_BITS
     x = float32_arg(ctx, node) if exact32 else None
     if x is not None:
         doc = "float32 AveragePool: power-of-2 counts of real cells, sums of <= 24 bits (proven from formats)"

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hgq_ir.ir.errors import ConfigError, GraphError
+from hgq_ir.ir.fixed import float32_values
 from hgq_ir.ir.graph import Graph
 
 #: rows a batch holds by default: large enough to amortise onnxruntime's per-call overhead, small
@@ -81,14 +82,6 @@ def _input_dtype(input_dtype: Any) -> str:
     if name not in ("auto", "float32", "float64"):
         raise ConfigError(f"input_dtype must be 'auto', 'float32' or 'float64', got {name}")
     return name
-
-
-def float32_values(a: np.ndarray) -> bool:
-    """Whether every element of ``a`` is a float32 value (float32 arrays always are; NaN counts)."""
-    if a.dtype == np.float32:
-        return True
-    with np.errstate(over="ignore", invalid="ignore"):
-        return bool(np.array_equal(a.astype(np.float32), a, equal_nan=a.dtype.kind in "fc"))
 
 
 class Emulator:
@@ -174,7 +167,7 @@ class Emulator:
             raise GraphError(f"inputs have different batch sizes: {[len(a) for a in arrays]}")
         dtype = self.input_dtype
         if dtype != "float64":
-            f32 = all(float32_values(a) for a in arrays)
+            f32 = all(float32_values(a, nan=True) for a in arrays)
             if dtype == "float32" and not f32:
                 raise ConfigError("input_dtype='float32': the inputs hold values float32 cannot hold; pass "
                                   "input_dtype='auto' (or 'float64') to emulate them in float64")

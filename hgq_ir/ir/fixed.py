@@ -25,6 +25,21 @@ from hgq_ir.ir.errors import FormatError, InexactError
 ROUNDING_MODES = ("TRN", "TRN_ZERO", "RND", "RND_ZERO", "RND_INF", "RND_MIN_INF", "RND_CONV")
 OVERFLOW_MODES = ("WRAP", "SAT", "SAT_SYM", "SAT_ZERO")
 MAX_EXACT_BITS = 53
+#: significant bits of float32: a value needing at most this many is a float32 value
+FLOAT32_EXACT_BITS = 24
+
+
+def float32_values(a: np.ndarray, nan: bool = False) -> bool:
+    """Whether every element of ``a`` is a float32 value (a value float32 overflows is not).
+
+    ``nan=True`` counts NaN as one (data fed to a float32 model); by default a NaN element makes
+    the answer False (a table or a weight holding NaN is not a number to hold).
+    """
+    a = np.asarray(a)
+    if a.dtype == np.float32:
+        return nan or not np.isnan(a).any()
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.array_equal(a.astype(np.float32), a, equal_nan=nan and a.dtype.kind in "fc"))
 
 
 def _int_array(a: object, name: str) -> np.ndarray:

@@ -208,3 +208,15 @@ def test_round_to_integer_is_exact_on_awkward_doubles():
     for mode in ("TRN", "TRN_ZERO", "RND", "RND_CONV", "RND_INF", "RND_ZERO", "RND_MIN_INF"):
         want = np.array([exact(float(v), mode) for v in x], dtype=np.float64)
         np.testing.assert_array_equal(round_to_integer(x, mode), want, err_msg=mode)
+
+
+def test_float32_values():
+    from hgq_ir.ir.fixed import float32_values
+
+    assert float32_values(np.array([0.5, -3.0, 2.0**-149, 3.0e38]))
+    assert not float32_values(np.array([0.1]))             # not a float32 value
+    assert not float32_values(np.array([1e39]))            # float32 overflows it
+    assert not float32_values(np.array([1.0, np.nan]))     # a table or weight holding NaN
+    assert float32_values(np.array([1.0, np.nan]), nan=True)
+    assert float32_values(np.array([1.0, np.nan], np.float32), nan=True)
+    assert not float32_values(np.array([1.0, np.nan], np.float32))
