@@ -213,7 +213,7 @@ def test_round_to_integer_is_exact_on_awkward_doubles():
 def test_float32_values():
     from hgq_ir.ir.fixed import float32_values
 
-    assert float32_values(np.array([0.5, -3.0, 2.0**-149, 3.0e38]))
+    assert float32_values(np.array([0.5, -3.0, 2.0**-149, float(np.float32(3.0e38))]))
     assert not float32_values(np.array([0.1]))             # not a float32 value
     assert not float32_values(np.array([1e39]))            # float32 overflows it
     assert not float32_values(np.array([1.0, np.nan]))     # a table or weight holding NaN
