@@ -294,7 +294,7 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
     emulator = Emulator(onnx_model)
     result.checks.append(_check("onnxruntime (onnx target)", meaning, legal["onnx"], xs, ref,
                                 lambda a: emulator.run(a, emulator.output_names),
-                                lambda names, a: _read_onnx(emulator, names, a)))
+                                _tensor_reader(emulator.model, emulator.run)))
     if qonnx_model is not None:
         from hgq_ir.backends.qonnx_export import execute_qonnx
 
@@ -304,7 +304,7 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
         result.checks.append(_check("qonnx executor (qonnx target)", meaning, legal["qonnx"], [a[:k] for a in xs],
                                     [r[:k] for r in ref],
                                     lambda a: execute_qonnx(qonnx_model, a, out_names),
-                                    lambda names, a: _read_qonnx(qonnx_model, names, a)))
+                                    _tensor_reader(qonnx_model, lambda a, names: execute_qonnx(qonnx_model, a, names))))
     if hls:
         result.checks.append(_hls_check(proxy, legal["proxy"], xs, ref_proxy, firmware, hls_dir, progress))
     progress.close()
@@ -322,18 +322,19 @@ def _interpreter_reader(graph: Graph) -> Callable[[list[str], list[np.ndarray]],
     return read
 
 
-def _read_onnx(emulator: Any, names: list[str], xs: list[np.ndarray]) -> dict:
-    produced = {o for node in emulator.model.graph.node for o in node.output}
-    shown = [n for n in names if n in produced]
-    return dict(zip(shown, emulator.run(xs, shown), strict=True)) if shown else {}
+def _tensor_reader(model: Any, run: Callable[[list[np.ndarray], list[str]], list[np.ndarray]]
+                   ) -> Callable[[list[str], list[np.ndarray]], dict]:
+    """Intermediate values of an ONNX executor: the tensors named after IR values that ``model`` has.
 
-
-def _read_qonnx(model: Any, names: list[str], xs: list[np.ndarray]) -> dict:
-    from hgq_ir.backends.qonnx_export import execute_qonnx
-
+    ``run(xs, names)`` returns those tensors for inputs ``xs`` (onnxruntime or qonnx's executor).
+    """
     produced = {o for node in model.graph.node for o in node.output}
-    shown = [n for n in names if n in produced]
-    return dict(zip(shown, execute_qonnx(model, xs, shown), strict=True)) if shown else {}
+
+    def read(names: list[str], xs: list[np.ndarray]) -> dict:
+        shown = [n for n in names if n in produced]
+        return dict(zip(shown, run(xs, shown), strict=True)) if shown else {}
+
+    return read
 
 
 def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndarray], reference: str,
