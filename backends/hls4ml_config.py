@@ -126,13 +126,14 @@ def check_io_type(io_type: str) -> None:
 
 def hls4ml_model_of(graph: Graph, output_dir: str | os.PathLike, backend: str = "Vitis",
                     io_type: str = "io_parallel", hls_config: dict[str, Any] | None = None, quiet: bool = True,
-                    **kwargs: Any) -> Any:
+                    proxy: Any = None, **kwargs: Any) -> Any:
     """hls4ml's ``ModelGraph`` (not compiled) of ``graph`` (legalized for the proxy), under :func:`hls_config_of`.
 
     ``hls_config`` entries override the derived ones, nested dicts key by key; ``kwargs`` go to
     ``hls4ml.converters.convert_from_keras_model``. ``io_type='io_stream'`` raises
     :class:`ConfigError` naming every layer hls4ml cannot stream (:func:`stream_refusals`).
-    The public entry point is ``hgq_ir.to_hls4ml(model, ...)``.
+    ``proxy``: the proxy already emitted from ``graph``, if the caller has it. The public entry
+    point is ``hgq_ir.to_hls4ml(model, ...)``.
     """
     from hgq_ir.backends.hls4ml import convert_proxy
     from hgq_ir.backends.registry import get_target
@@ -145,7 +146,8 @@ def hls4ml_model_of(graph: Graph, output_dir: str | os.PathLike, backend: str = 
                               + ". Use io_type='io_parallel', or make the quantizers homogeneous "
                               "(skip_dims='all') and the pooling unpadded")
     config = hls_config_of(graph)
-    proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
+    if proxy is None:
+        proxy = get_target("proxy").emit(graph, f"{graph.name}_proxy")
     if hls_config:
         config = _merge(config, hls_config)
     with warnings.catch_warnings():

@@ -343,8 +343,8 @@ def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndar
 
     Compiled with g++ in ``hls_dir`` (or a temporary folder); not run, saying so, without g++.
     """
-    from hgq_ir.backends.hls4ml import c_simulate, compile_quietly, convert_proxy
-    from hgq_ir.backends.hls4ml_config import hls_config_of
+    from hgq_ir.backends.hls4ml import c_simulate, compile_quietly
+    from hgq_ir.backends.hls4ml_config import hls4ml_model_of
 
     if shutil.which("g++") is None:
         return ExecutorCheck("hls4ml C simulation", reference, rows=len(xs[0]),
@@ -355,9 +355,7 @@ def _hls_check(proxy: Any, graph: Graph, xs: list[np.ndarray], ref: list[np.ndar
     def run(a: list[np.ndarray]) -> list[np.ndarray]:
         with tempfile.TemporaryDirectory() if hls_dir is None else contextlib.nullcontext(hls_dir) as d:
             step("hls4ml: writing the project")
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Config key parallelization_factor is defined")
-                m = convert_proxy(proxy, hls_config_of(graph), d)
+            m = hls4ml_model_of(graph, d, proxy=proxy)
             step("hls4ml: compiling the C simulation with g++")
             compile_quietly(m)
             step(f"hls4ml: C simulation of {len(a[0])} rows")
