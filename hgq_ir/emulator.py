@@ -35,26 +35,6 @@ MAX_THREADS = 4
 PROGRESS_FROM_BATCHES = 8
 
 
-def onnx_model_of(model_or_graph: Any, target: str | None = None, input_dtype: Any = np.float64,
-                  **convert_kwargs: Any) -> Any:
-    """The ``onnx`` target's ModelProto of a model, a Graph (used as it is) or a ModelProto.
-
-    A model (live, or a file path) is converted with ``convert_kwargs``; ``target`` legalizes it
-    for that target first (``"proxy"``: what hls4ml's firmware computes). A Graph is lowered as
-    given (run the passes first: ``hgq_ir.convert(model, to="ir")``), after the ``onnx`` target's
-    own legalization on a copy. ``input_dtype``: the ONNX inputs' float type (float32: the model
-    reads float32 values only, and runs faster).
-    """
-    import onnx
-
-    from hgq_ir.backends.onnx_emulator import to_onnx
-
-    if isinstance(model_or_graph, onnx.ModelProto):
-        return model_or_graph
-    graph = _onnx_graph_of(model_or_graph, target, **convert_kwargs)
-    return to_onnx(graph, f"{graph.name}_onnx", input_dtype=input_dtype)
-
-
 def _onnx_graph_of(model_or_graph: Any, target: str | None = None, **convert_kwargs: Any) -> Graph:
     """The graph the ``onnx`` target lowers: a model converted (and legalized), or a Graph's legalized copy."""
     from hgq_ir.backends.registry import get_target
@@ -66,8 +46,10 @@ def _onnx_graph_of(model_or_graph: Any, target: str | None = None, **convert_kwa
             raise ConfigError("a Graph is emulated as given: convert with target=... / options before, e.g. "
                               "hgq_ir.convert(model, to='ir', target='proxy')")
         graph = model_or_graph.copy()
+    elif target is None:
+        return convert(model_or_graph, to="ir", target="onnx", **convert_kwargs)  # legalized for onnx already
     else:
-        graph = convert(model_or_graph, to="ir", target=target or "onnx", **convert_kwargs)
+        graph = convert(model_or_graph, to="ir", target=target, **convert_kwargs)
     return PassManager(get_target("onnx").legalization()).run(graph).graph
 
 
