@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from hgq_ir.ir.fixed import FixedFormat, exact_fraction_bits
+from hgq_ir.ir.fixed import FixedFormat, ceil_log2, exact_fraction_bits
 from hgq_ir.ir.graph import Node, Value
 
 KIF = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -60,11 +60,6 @@ def _unbounded(shape: tuple[int, ...]) -> KIF:
     return np.ones(shape, np.int64), np.full(shape, UNBOUNDED, np.int64), np.full(shape, UNBOUNDED, np.int64)
 
 
-def _ceil_log2(x: np.ndarray) -> np.ndarray:
-    m, e = np.frexp(x)  # exact: x = m * 2**e, m in [0.5, 1)
-    return np.where(m == 0.5, e - 1, e)
-
-
 def constant_type(values: np.ndarray) -> str:
     """The smallest hls4ml type holding every constant exactly, as hls4ml sizes weights.
 
@@ -74,7 +69,7 @@ def constant_type(values: np.ndarray) -> str:
     v = np.asarray(values, dtype=np.float64)
     f = exact_fraction_bits(v)
     zero = v == 0
-    i = _ceil_log2(np.where(zero, 1.0, np.maximum(v + np.ldexp(1.0, -f), -v)))
+    i = ceil_log2(np.where(zero, 1.0, np.maximum(v + np.ldexp(1.0, -f), -v)))
     k = (v < 0).astype(np.int64)
     return type_string(*_ints((k, np.where(zero, 0, i), np.where(zero, 0, f))))
 

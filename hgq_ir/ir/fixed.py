@@ -213,8 +213,8 @@ class FixedFormat:
         f = np.asarray(f, dtype=np.int64)
         lo, hi, f = np.broadcast_arrays(lo, hi, f)
         k = (lo < 0).astype(np.int64)
-        i_hi = _ceil_log2(hi + np.ldexp(1.0, -f))
-        i_lo = np.where(lo < 0, _ceil_log2(-lo), np.iinfo(np.int64).min // 4)
+        i_hi = ceil_log2(hi + np.ldexp(1.0, -f))
+        i_lo = np.where(lo < 0, ceil_log2(-lo), np.iinfo(np.int64).min // 4)
         i = np.maximum(np.maximum(i_hi, i_lo), -f - k)
         zero = (lo == 0) & (hi == 0)
         return cls(np.where(zero, 0, k), np.where(zero, 0, i), np.where(zero, 0, f), round, overflow)
@@ -227,8 +227,8 @@ class FixedFormat:
         return cls.from_range(v, v, f)
 
 
-def _ceil_log2(x: np.ndarray) -> np.ndarray:
-    """Exact ``ceil(log2(x))`` for positive float64 (frexp-based, no rounding error)."""
+def ceil_log2(x: np.ndarray) -> np.ndarray:
+    """Exact ``ceil(log2(x))`` for positive float64 (frexp-based, no rounding error; 0 where ``x <= 0``)."""
     x = np.asarray(x, dtype=np.float64)
     safe = np.where(x > 0, x, 1.0)
     m, e = np.frexp(safe)
@@ -362,7 +362,7 @@ def matmul_partial_sum_bits(lo: np.ndarray, hi: np.ndarray, f: np.ndarray, w: np
     live = (mag > 0) & (rf > ZERO_WIDTH_F // 2)
     if not np.any(live):
         return 0
-    bits = _ceil_log2(np.ldexp(mag[live], rf[live]) + 1) + 1
+    bits = ceil_log2(np.ldexp(mag[live], rf[live]) + 1) + 1
     return int(bits.max())
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from keras import ops
 
 from hgq_ir.ir.errors import ConfigError, UntracedModelError
-from hgq_ir.ir.fixed import exact_fraction_bits
+from hgq_ir.ir.fixed import ceil_log2, exact_fraction_bits
 from hgq_ir.training.quantizer_config import (
     BitwidthClip,
     MonoL1,
@@ -92,12 +92,6 @@ def to_numpy(v: Any) -> np.ndarray:
     return v.numpy() if isinstance(v, keras.Variable) else np.asarray(ops.convert_to_numpy(v))
 
 
-def _ceil_log2(x: np.ndarray) -> np.ndarray:
-    """Exact ``ceil(log2(x))`` for float64 ``x > 0`` (frexp, no rounding error); garbage for x <= 0."""
-    m, e = np.frexp(np.where(x > 0, x, 1.0))
-    return np.where(m == 0.5, e - 1, e).astype(np.int64)
-
-
 def kif_of_values(w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-element (k, i, f) of constants: the MSB-to-LSB span of ``|w|`` (upstream's weight rule).
 
@@ -126,8 +120,8 @@ def kif_of_range(lo: np.ndarray, hi: np.ndarray, f: np.ndarray, pos_only: bool) 
     k = (lo < 0).astype(np.int64)
     very_small = np.full(f.shape, -(2**20), dtype=np.int64)
     top = hi + np.ldexp(1.0, -f)
-    i_hi = np.where(top > 0, _ceil_log2(top), very_small)
-    i_lo = np.where(lo < 0, _ceil_log2(-lo), very_small)
+    i_hi = np.where(top > 0, ceil_log2(top), very_small)
+    i_lo = np.where(lo < 0, ceil_log2(-lo), very_small)
     i = np.clip(np.maximum(i_hi, i_lo), -f - k, 32)
     empty = (k + i + f) <= 0
     return tuple(np.where(empty, 0, a).astype(np.int64) for a in (k, i, f))
