@@ -21,6 +21,7 @@ import numpy as np
 from hgq_ir.ir.errors import ConfigError, GraphError
 from hgq_ir.ir.fixed import float32_values
 from hgq_ir.ir.graph import Graph
+from hgq_ir.progress import Progress
 
 #: rows a batch holds by default: large enough to amortise onnxruntime's per-call overhead, small
 #: enough for the tensors to stay in cache (measured, one thread: demo MLP 2.9M/s at 1024 and 2048
@@ -161,8 +162,9 @@ class Emulator:
         """Outputs (float64) for inputs ``x`` (an array, or a list for several inputs).
 
         Runs in batches of ``batch_size`` rows (default :data:`DEFAULT_BATCH`); ``progress``
-        shows a progress bar (default: on a terminal, from :data:`PROGRESS_FROM_BATCHES` batches,
-        unless ``hgq_ir.progress.quiet()`` / ``--quiet`` / ``HGQ_IR_QUIET=1``).
+        shows progress (``hgq_ir.progress.Progress``: one line on a terminal, a few in a log; by
+        default from :data:`PROGRESS_FROM_BATCHES` batches; never under ``hgq_ir.progress.quiet()`` /
+        ``--quiet`` / ``HGQ_IR_QUIET=1``).
         """
         outs = self.run(x, self.output_names, batch_size, progress)
         return outs[0] if len(outs) == 1 else outs
@@ -188,13 +190,8 @@ class Emulator:
         session = self._session(dtype, names)
         names = list(names)
         starts = range(0, max(n, 1), bs)
-        bar = None
-        from hgq_ir.progress import is_quiet
-
-        if progress or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES and not is_quiet()):
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=n, unit="rows", desc="emulate", disable=None if progress is None else False)
+        shown = bool(progress) or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES)
+        bar = Progress("emulate", total=n, unit="row", enabled=shown) if shown else None
 
         def one(s: int) -> list[np.ndarray]:
             rows = min(bs, n - s)
@@ -212,7 +209,7 @@ class Emulator:
                 chunks = [one(s) for s in starts]
         finally:
             if bar is not None:
-                bar.close()
+                bar.close(f"{n} rows")
         return [np.asarray(np.concatenate([c[j] for c in chunks]) if len(chunks) > 1 else chunks[0][j],
                            dtype=np.float64) for j in range(len(names))]
 
