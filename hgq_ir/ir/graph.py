@@ -79,10 +79,13 @@ class Node:
         attrs = self.op.attrs_text()
         if attrs:
             parts.append(attrs)
-        for wname, w in self.weights.items():
-            fmt = w.format.summary() if w.format is not None else "float"
-            parts.append(f"{wname}={fmt}[{','.join(map(str, w.array.shape))}]")
+        parts += self.weights_text()
         return " ".join(parts)
+
+    def weights_text(self) -> list[str]:
+        """``name=format[shape]`` of every weight (``float`` for a weight without format)."""
+        return [f"{name}={w.format.summary() if w.format is not None else 'float'}[{','.join(map(str, w.array.shape))}]"
+                for name, w in self.weights.items()]
 
     def __repr__(self) -> str:
         return f"Node({self.text()})"

@@ -25,8 +25,7 @@ def html_table(columns: Sequence[str], rows: Sequence[Mapping[str, object]]) -> 
 
 
 def _node_row(node: Node) -> dict[str, object]:
-    weights = "; ".join(f"{w}={'float' if v.format is None else v.format.summary()}"
-                        f"[{','.join(map(str, v.array.shape))}]" for w, v in node.weights.items())
+    weights = "; ".join(node.weights_text())
     bops = node.meta.get("bops")
     return {"node": node.name, "op": node.op.kind, "inputs": ", ".join(f"%{v.name}" for v in node.inputs),
             "output: format[shape]": "; ".join(v.type_text() for v in node.outputs),
