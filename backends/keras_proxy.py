@@ -21,9 +21,10 @@ from typing import Any
 
 import keras
 import numpy as np
+from hgq_ir.backends.emission import emitter_of, emitting
 from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT, constant_initializer
 
-from hgq_ir.ir.errors import GraphError, InexactError, InternalError, NotBitExactWarning, UnsupportedLayerError
+from hgq_ir.ir.errors import InexactError, NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
@@ -351,19 +352,9 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
         if node.op.is_source:
             ctx.tensors[node.output.name] = keras.Input(node.output.shape, name=node.name)
             continue
-        emit = EMITTERS.get(node.op.kind)
-        if emit is None:
-            why = REFUSED.get(node.op.kind, "no emitter")
-            raise GraphError(f"node {node.name!r} (from {node.origin!r}): the Keras proxy cannot emit "
-                             f"{node.op.kind}: {why}")
-        try:
+        emit = emitter_of(node, EMITTERS, REFUSED, "the Keras proxy")
+        with emitting(node, "as a Keras layer", "emit proxy"):
             ctx.tensors[node.output.name] = emit(node, [ctx.tensors[v.name] for v in node.inputs], ctx)
-        except (UnsupportedLayerError, GraphError, InexactError):
-            raise
-        except Exception as e:
-            raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from "
-                                f"{node.origin!r}) as a Keras layer: {type(e).__name__}: {e}",
-                                step="emit proxy", node=node.name) from e
     inputs = [ctx.tensors[v.name] for v in graph.inputs]  # the model's order, not the graph's topological one
     outputs = [ctx.tensors[v.name] for v in graph.outputs]
     # Keras maps a functional graph recursively, a few frames a layer: deep models need room

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
+from hgq_ir.backends.emission import emitter_of, emitting
 from hgq_ir.backends.onnx_builder import OnnxBuilder, elem_type
 from hgq_ir.backends.onnx_quantize import (
     finish,
@@ -46,7 +47,6 @@ from onnx import TensorProto, helper
 
 from hgq_ir.ir.errors import (
     ConfigError,
-    GraphError,
     InexactError,
     InternalError,
     NotBitExactWarning,
@@ -536,22 +536,14 @@ def to_onnx(graph: Graph, name: str | None = None, input_dtype: type = np.float6
     for node in graph.nodes:
         if node.op.is_source:
             continue
-        emit = EMITTERS.get(node.op.kind)
-        if emit is None:
-            raise GraphError(f"node {node.name!r} (from {node.origin!r}): the onnx target cannot emit "
-                             f"{node.op.kind}: {REFUSED.get(node.op.kind, 'no emitter')}")
+        emit = emitter_of(node, EMITTERS, REFUSED, "the onnx target")
         bits = _check_exact(graph, formats, node)
-        try:
+        with emitting(node, "as ONNX", "emit onnx"):
             ctx.dt = _compute_dtype(node, ctx, bits)
             t = emit(node, [ctx.cast(v.name, ctx.dt) for v in node.inputs], ctx)
             if node.output.name in outputs and ctx.dt != F64:
                 t = b.op("Cast", [t], name=f"{node.name}_float64", to=TensorProto.DOUBLE, doc="exact: a graph output")
                 ctx.dt = F64
-        except (UnsupportedLayerError, GraphError, InexactError):
-            raise
-        except Exception as e:
-            raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from {node.origin!r}) "
-                                f"as ONNX: {type(e).__name__}: {e}", step="emit onnx", node=node.name) from e
         _bind(b, t, node.output.name, reserved | set(ctx._casts.values()))
         ctx.dtypes[node.output.name] = ctx.dt
         b.declare(node.output.name, ctx.dt, [BATCH, *node.output.shape])

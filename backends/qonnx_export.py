@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
+from hgq_ir.backends.emission import emitter_of, emitting
 from hgq_ir.backends.onnx_builder import QONNX_DOMAIN, OnnxBuilder
 from hgq_ir.backends.qonnx_context import (
     Emitted,
@@ -38,7 +39,7 @@ from hgq_ir.passes.base import Pass
 from onnx import TensorProto
 
 from hgq_ir.ir import fixed
-from hgq_ir.ir.errors import GraphError, InexactError, InternalError, UnsupportedLayerError
+from hgq_ir.ir.errors import UnsupportedLayerError
 from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
@@ -254,19 +255,10 @@ def to_qonnx(graph: Graph, name: str | None = None) -> onnx.ModelProto:
     for node in graph.nodes:
         if node.op.is_source:
             continue
-        emit = EMITTERS.get(node.op.kind)
-        if emit is None:
-            why = REFUSED.get(node.op.kind, "no emitter")
-            raise GraphError(f"node {node.name!r} (from {node.origin!r}): the qonnx target cannot emit "
-                             f"{node.op.kind}: {why}")
+        emit = emitter_of(node, EMITTERS, REFUSED, "the qonnx target")
         start = len(b.nodes)
-        try:
+        with emitting(node, "as QONNX", "emit qonnx"):
             tensor, dt = emit(node, ctx)
-        except (UnsupportedLayerError, GraphError, InexactError):
-            raise
-        except Exception as e:
-            raise InternalError(f"internal error emitting node {node.name!r} ({node.op.kind}, from {node.origin!r}) "
-                                f"as QONNX: {type(e).__name__}: {e}", step="emit qonnx", node=node.name) from e
         _name_result(b, start, tensor, node.output.name, dt, shape_of(node))
         ctx.tensors[node.output.name] = (node.output.name, np.dtype(dt))
     for v in graph.outputs:

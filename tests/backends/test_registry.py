@@ -77,3 +77,45 @@ def test_listing_targets_imports_no_keras():
             "print('keras' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+EMITTING = [t.name for t in TARGETS.values() if t.emitters_of]
+
+
+def _tiny_graph():
+    import numpy as np
+
+    from hgq_ir.ir.fixed import FixedFormat
+    from hgq_ir.ir.graph import Graph, Weight
+    from hgq_ir.ir.ops import Dense, Quantize
+
+    g = Graph("tiny")
+    q = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "SAT")), [g.add_input("x", (3,))], name="q")
+    d = g.add_node(Dense(), [q.output], name="d", weights={"kernel": Weight(np.full((3, 2), 0.5))})
+    g.set_outputs([d.output])
+    return g
+
+
+@pytest.mark.parametrize("name", EMITTING)
+def test_an_emitter_bug_is_an_internal_error_naming_the_node(name, monkeypatch):
+    from hgq_ir.ir.errors import InternalError
+
+    module = importlib.import_module(TARGETS[name].emitters_of)
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setitem(module.EMITTERS, "Dense", broken)
+    with pytest.raises(InternalError, match=r"internal error emitting node 'd' \(Dense, from 'd'\).*ZeroDivisionError"):
+        get_target(name).emit(_tiny_graph())
+
+
+@pytest.mark.parametrize("name", EMITTING)
+def test_a_refused_op_kind_says_why_naming_the_node(name, monkeypatch):
+    module = importlib.import_module(TARGETS[name].emitters_of)
+    monkeypatch.delitem(module.EMITTERS, "Dense")
+    monkeypatch.setitem(module.REFUSED, "Dense", "not today")
+    from hgq_ir.ir.errors import GraphError
+
+    with pytest.raises(GraphError, match=r"node 'd' \(from 'd'\): the .* cannot emit Dense: not today"):
+        get_target(name).emit(_tiny_graph())
