@@ -15,9 +15,12 @@ still computed from these (one ``Mul``), for readers: :class:`hgq_ir.emulator.Em
 nodes nobody reads. ``input_dtype=np.float32`` declares the graph
 inputs float32: the model then reads float32 values (what Keras models take), and quantizers on
 them take the cheap exact steps in float32. Quantizers are
-lowered by :mod:`hgq_ir.backends.onnx_quantize`; convolution and pooling, which onnxruntime has
-no float64 kernel for, gather their windows channels-last (``Pad`` -> ``Gather`` -> ``MatMul`` /
-``ReduceSum`` / ``ReduceMax``), with no transposes.
+lowered by :mod:`hgq_ir.backends.onnx_quantize`. A small convolution or average pooling (reading
+fixed-point values, at most :data:`DENSE_MAX_ENTRIES` matrix entries) is one ``MatMul`` of the
+flattened sample by its matrix (the same products plus exact zeros), into which the quantizer
+scalings fold element by element; larger ones, which onnxruntime has no float64 kernel for, gather
+their windows channels-last (``Pad`` -> ``Gather`` -> ``MatMul`` / ``ReduceSum`` / ``ReduceMax``),
+with no transposes, or in float32 run onnxruntime's ``Conv`` between two ``Transpose``.
 
 Values that are floats rather than fixed-point (a float activation, a kernel layer reading floats)
 are computed the way the IR computes them where ONNX has the same operation (``x * s + t`` for
@@ -55,6 +58,7 @@ from hgq_ir.ir.errors import (
 from hgq_ir.ir.fixed import FLOAT32_EXACT_BITS, MAX_EXACT_BITS, FixedFormat, add_format, float32_values
 from hgq_ir.ir.formats import propagate
 from hgq_ir.ir.graph import Graph, Node
+from hgq_ir.ir.windows import conv_matrix, sum_matrix
 
 OPSET = 17
 BATCH = "N"
@@ -154,9 +158,10 @@ def _representable(a: np.ndarray, dtype: np.dtype) -> bool:
     return bool(np.all(np.isfinite(a)) and np.array_equal(a.astype(dtype).astype(np.float64), a))
 
 
-def _fold_target(node: Node, ctx: Ctx) -> tuple[Node, np.ndarray] | None:
+def _fold_target(node: Node, ctx: Ctx, per_element: bool = False) -> tuple[Node, np.ndarray] | None:
     """The quantizer that rounds ``node``'s output (directly or after relu / linear, each its only reader,
-    no graph output between) and its input unit ``2**f``: a kernel layer folds the unit into its weights."""
+    no graph output between) and its input unit ``2**f``: a kernel layer folds the unit into its weights
+    (varying along channels only, unless ``per_element``: a dense matrix has a column per element)."""
     v, q = node.output, None
     for _ in range(2):
         readers = ctx.consumers.get(v.name, [])
@@ -171,7 +176,8 @@ def _fold_target(node: Node, ctx: Ctx) -> tuple[Node, np.ndarray] | None:
     if q is None:
         return None
     unit = input_unit(q.op.quantizer_format, ctx.formats[q.inputs[0].name], q.output.shape)
-    return (q, unit) if not np.all(unit == 1) and _last_axis(unit) is not None else None
+    foldable = per_element or _last_axis(unit) is not None
+    return (q, unit) if not np.all(unit == 1) and foldable else None
 
 
 def _kernel_weights(node: Node, ctx: Ctx, x: str) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -205,7 +211,8 @@ def _scaled_back(node: Node, y: str, unit: np.ndarray | None, ctx: Ctx) -> str:
         return y
     ctx.prescaled[node.output.name] = (y, np.broadcast_to(unit, node.output.shape))
     ctx.dtypes[y] = ctx.dt
-    return ctx.b.op("Mul", [y, ctx.const(1.0 / unit)], name=f"{node.name}_value",
+    channels = _last_axis(np.broadcast_to(unit, node.output.shape))
+    return ctx.b.op("Mul", [y, ctx.const(1.0 / (unit if channels is None else channels))], name=f"{node.name}_value",
                     doc="the value (its reader uses the result in its quantizer's units)")
 
 
@@ -265,8 +272,63 @@ def _native_conv(node: Node, x: str, ctx: Ctx) -> str:
     return _scaled_back(node, y, unit, ctx)
 
 
+#: the most entries (input elements x output elements) of the matrix a convolution or average pooling
+#: becomes when it is small: one MatMul on flattened samples then beats onnxruntime's Conv and gathered
+#: windows (zoo conv2d's first conv, 128 x 192: 1.4x the whole model's speed), exact zeros included
+DENSE_MAX_ENTRIES = 1 << 16
+
+
+def _as_matrix(node: Node, ctx: Ctx) -> bool:
+    """Whether window op ``node`` is small enough to be one matrix, and reads fixed-point (finite) values:
+    a matrix multiplies every input by every column (a window's inf would reach every output)."""
+    n_in, n_out = (int(np.prod(v.shape)) for v in (node.inputs[0], node.output))
+    return ctx.fmt(node) is not None and n_in * n_out <= DENSE_MAX_ENTRIES
+
+
+def _flat_matmul(node: Node, x: str, m: np.ndarray, ctx: Ctx, doc: str) -> str:
+    flat = ctx.b.op("Reshape", [x, ctx.b.const(np.asarray([-1, m.shape[0]], np.int64), np.int64, name="shape")],
+                    name=f"{node.name}_flat")
+    return ctx.b.op("MatMul", [flat, ctx.const(m)], name=f"{node.name}_dense", doc=doc)
+
+
+def _dense_conv(node: Node, x: str, ctx: Ctx) -> str:
+    """A small convolution as one MatMul on flattened samples (:func:`hgq_ir.ir.windows.conv_matrix`).
+
+    The scalings of the quantizers around it fold into the matrix's rows and columns element by
+    element (powers of 2: the same products and partial sums, scaled). Exact like the MatMul of a
+    Dense: the products are the windows' products, the rest exact zeros, every partial sum within
+    ``exact_bits``.
+    """
+    in_shape, out_shape = node.inputs[0].shape, node.output.shape
+    kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)
+    m = conv_matrix(node.op.real_cells(in_shape), kernel, int(np.prod(in_shape[:-1])))
+    bias = None
+    if "bias" in node.weights:
+        bias = np.broadcast_to(np.asarray(node.weights["bias"].array, dtype=np.float64), out_shape).reshape(-1)
+    codes = ctx.codes.get(node.inputs[0].name)
+    if codes is not None:
+        rows = np.broadcast_to(codes[1], in_shape).reshape(-1)
+        if _representable(m * rows[:, None], ctx.dt):
+            x, m = ctx.cast_tensor(codes[0], ctx.dt), m * rows[:, None]
+    target = _fold_target(node, ctx, per_element=True)
+    unit = None
+    if target is not None:
+        cols = np.broadcast_to(target[1], out_shape).reshape(-1)
+        wide = [m * cols] + ([bias * cols] if bias is not None else [])
+        if all(_representable(a, ctx.dt) for a in wide):
+            m, bias, unit = wide[0], (wide[1] if bias is not None else None), cols.reshape(out_shape)
+    y = _flat_matmul(node, x, m, ctx, f"the convolution as one matrix (exact zeros where no window reads a "
+                     f"cell), exact in {ctx.dt.name}: every partial sum fits (exact_bits)")
+    if bias is not None:
+        y = ctx.b.op("Add", [y, ctx.const(bias)], name=f"{node.name}_bias")
+    y = ctx.b.op("Reshape", [y, ctx.shape(out_shape)], name=f"{node.name}_unflat")
+    return _scaled_back(node, y, unit, ctx)
+
+
 def _conv(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    if _as_matrix(node, ctx):
+        return _dense_conv(node, args[0], ctx)
     if ctx.dt == F32:
         return _native_conv(node, args[0], ctx)
     x, kernel, bias, unit = _kernel_weights(node, ctx, args[0])
@@ -316,8 +378,25 @@ def _maxpool(node: Node, args: list[str], ctx: Ctx) -> str:
     return ctx.b.op("ReduceMax", [win], name=f"{node.name}_max", axes=[len(out) + 1], keepdims=0)
 
 
+def _dense_avgpool(node: Node, x: str, ctx: Ctx) -> str:
+    """A small average pooling as one MatMul (:func:`hgq_ir.ir.windows.sum_matrix`): entries ``1 / count``
+    where every count is a power of 2 (exact products, exact sums: the quotient itself), else the sums,
+    then the same IEEE division as the interpreter."""
+    op, in_shape, out_shape = node.op, node.inputs[0].shape, node.output.shape
+    counts = op.counts(in_shape).astype(np.float64)
+    exact = op.is_exact(in_shape)
+    m = sum_matrix(op.real_cells(in_shape), in_shape[-1], int(np.prod(in_shape[:-1])), 1.0 / counts if exact else None)
+    y = _flat_matmul(node, x, m, ctx, "window sums as one matrix" + (" times 1/count (a power of 2)" if exact else ""))
+    if not exact:
+        y = ctx.b.op("Div", [y, ctx.const(np.broadcast_to(counts, out_shape).reshape(-1))], name=f"{node.name}_div",
+                     doc="sum / real (unpadded) cells: the same IEEE division as the interpreter")
+    return ctx.b.op("Reshape", [y, ctx.shape(out_shape)], name=f"{node.name}_unflat")
+
+
 def _avgpool(node: Node, args: list[str], ctx: Ctx) -> str:
     _float_input_warning(node, ctx, "onnxruntime sums in its own order")
+    if _as_matrix(node, ctx):
+        return _dense_avgpool(node, args[0], ctx)
     tiled = _tiles(node, args[0], ctx, 0.0)
     if tiled is not None:  # one ReduceSum over the window axes (axis by axis measured slower)
         x, outs = tiled
@@ -358,7 +437,7 @@ def _activation(node: Node, args: list[str], ctx: Ctx) -> str:
         y = ctx.cast_tensor(y, ctx.dt)
         if op.function == "relu":
             y = ctx.b.op("Relu", [y], name=f"{node.name}_relu")
-        return _scaled_back(node, y, _last_axis(unit), ctx)
+        return _scaled_back(node, y, unit, ctx)
     if op.function == "linear":
         return args[0]
     if op.function == "relu":

@@ -11,7 +11,15 @@ from hgq_ir.ir import fixed
 from hgq_ir.ir.errors import GraphError
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.op_base import Op, folded_kernel_weights, full_format, kernel_widths, weight_array
-from hgq_ir.ir.windows import Geometry, cell_indices, extract_patches, geometry, output_spatial, window_counts
+from hgq_ir.ir.windows import (
+    Geometry,
+    cell_indices,
+    extract_patches,
+    geometry,
+    output_spatial,
+    real_cells,
+    window_counts,
+)
 
 Shape = tuple[int, ...]
 
@@ -47,6 +55,10 @@ class _Window(Op):
     def cell_indices(self, in_shape: Shape) -> np.ndarray:
         """``idx[*out, j]``: flat index in the padded grid of window cell ``j`` of output ``out``."""
         return cell_indices(tuple(in_shape[:-1]), self.window, self.strides, self.padding)
+
+    def real_cells(self, in_shape: Shape) -> np.ndarray:
+        """``idx[p, j]``: flat index in the unpadded grid of cell ``j`` of window ``p``, -1 for padding."""
+        return real_cells(tuple(in_shape[:-1]), self.window, self.strides, self.padding)
 
     def _patches(self, x: np.ndarray, fill: float) -> np.ndarray:
         return extract_patches(x, self.window, self.strides, self.padding, fill)

@@ -48,6 +48,46 @@ def cell_indices(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tup
     return extract_patches(cells, kernel, strides, "valid", 0.0)[0, ..., 0].astype(np.int64)
 
 
+def real_cells(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
+               padding: str) -> np.ndarray:
+    """``idx[p, j]``: the flat index, in the unpadded spatial grid, of cell ``j`` of window ``p`` (windows
+    in output order, cells in Keras kernel order), or -1 where the cell is padding."""
+    geo = geometry(spatial, kernel, strides, padding)
+    real = np.full(geo.padded, -1, dtype=np.int64)
+    real[tuple(slice(b, b + n) for b, n in zip(geo.before, spatial, strict=True))] = (
+        np.arange(int(np.prod(spatial)), dtype=np.int64).reshape(spatial))
+    idx = cell_indices(spatial, kernel, strides, padding)
+    return real.reshape(-1)[idx].reshape(-1, int(np.prod(kernel)))
+
+
+def conv_matrix(cells: np.ndarray, kernel: np.ndarray, n_cells: int) -> np.ndarray:
+    """A convolution as one matrix on flattened channels-last samples: ``x.reshape(N, -1) @ M``.
+
+    ``cells``: :func:`real_cells`; ``kernel``: ``(*window, C, O)``; ``n_cells``: input spatial cells.
+    ``M[(r, c), (p, o)] = kernel[j, c, o]`` where cell ``j`` of window ``p`` is input cell ``r``, else
+    0: the same products as the windows' sums, plus exact zeros.
+    """
+    c_in, c_out = kernel.shape[-2:]
+    k = np.asarray(kernel, dtype=np.float64).reshape(cells.shape[1], c_in, c_out)
+    m = np.zeros((n_cells, c_in, cells.shape[0], c_out))
+    p, j = np.nonzero(cells >= 0)
+    m[cells[p, j], :, p, :] = k[j]  # a window holds each cell once
+    return m.reshape(n_cells * c_in, cells.shape[0] * c_out)
+
+
+def sum_matrix(cells: np.ndarray, channels: int, n_cells: int, weight: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel window sums as one matrix on flattened channels-last samples (see :func:`conv_matrix`).
+
+    ``weight[p]``: window ``p``'s factor (default 1).
+    """
+    w = np.ones(cells.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
+    m = np.zeros((n_cells, channels, cells.shape[0], channels))
+    p, j = np.nonzero(cells >= 0)
+    ch = np.arange(channels)
+    m[cells[p, j][:, None], ch[None, :], p[:, None], ch[None, :]] = w[p][:, None]
+    return m.reshape(n_cells * channels, cells.shape[0] * channels)
+
+
 def output_spatial(spatial: tuple[int, ...], kernel: tuple[int, ...], strides: tuple[int, ...],
                    padding: str) -> tuple[int, ...]:
     """Spatial output shape of a window op."""

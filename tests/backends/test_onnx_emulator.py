@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hgq_ir.backends import onnx_emulator
 from hgq_ir.backends.onnx_emulator import to_onnx
 from hgq_ir.backends.registry import get_target
 
@@ -326,27 +327,90 @@ CONV1D = [((9, 2), (3,), (1,), "same"), ((10, 3), (4,), (3,), "same"), ((11, 2),
           ((5, 1), (2,), (1,), "same"), ((9, 2), (2,), (2,), "valid"), ((10, 3), (3,), (3,), "same")]
 
 
+@pytest.fixture(params=["matrix", "windows"])
+def lowering(request, monkeypatch) -> str:
+    """Small convolutions and average poolings become one matrix; larger ones gather windows (or, in
+    float32, run onnxruntime's Conv): every geometry runs both ways."""
+    if request.param == "windows":
+        monkeypatch.setattr(onnx_emulator, "DENSE_MAX_ENTRIES", 0)
+    return request.param
+
+
+def _lowered_as(graph: Graph, node: str) -> set[str]:
+    """How the onnx target lowered ``node`` in its float64 and float32 models: "matrix" and/or "windows"."""
+    return {"matrix" if any(n.name.startswith(f"{node}_dense") for n in to_onnx(graph, input_dtype=dtype).graph.node)
+            else "windows" for dtype in (np.float64, np.float32)}
+
+
 @pytest.mark.parametrize(("shape", "window", "strides", "padding"), CONV2D + CONV1D)
-def test_convolution_geometries(shape, window, strides, padding):
+def test_convolution_geometries(shape, window, strides, padding, lowering):
     g = Graph("conv")
     x = _quantized_input(g, shape)
     cls = Conv2D if len(window) == 2 else Conv1D
     c = g.add_node(cls(window=window, strides=strides, padding=padding), [x], name="c",
                    weights={"kernel": Weight(_kernel(*window, shape[-1], 3)), "bias": Weight(np.array([0.5, -1, 0]))})
     g.set_outputs([c.output])
+    assert _lowered_as(g, "c") == {lowering}
     assert_matches(g, RNG.normal(0, 4, (64, *shape)))
 
 
 @pytest.mark.parametrize(("shape", "window", "strides", "padding"), CONV2D + CONV1D)
 @pytest.mark.parametrize("kind", ["max", "avg"])
-def test_pooling_geometries(kind, shape, window, strides, padding):
+def test_pooling_geometries(kind, shape, window, strides, padding, lowering):
     g = Graph("pool")
     x = _quantized_input(g, shape)  # signed: a padded -inf/0 cell must never win / count
     cls = {("max", 2): MaxPool2D, ("max", 1): MaxPool1D, ("avg", 2): AvgPool2D, ("avg", 1): AvgPool1D}[
         (kind, len(window))]
     p = g.add_node(cls(window=window, strides=strides, padding=padding), [x], name="p")
     g.set_outputs([p.output])
+    if kind == "avg":
+        assert _lowered_as(g, "p") == {lowering}
     assert_matches(g, RNG.normal(0, 4, (64, *shape)) - 3)
+
+
+def test_a_large_convolution_gathers_windows_and_a_small_one_is_a_matrix():
+    g = Graph("sizes")
+    x = _quantized_input(g, (16, 16, 4))
+    big = g.add_node(Conv2D(window=(3, 3), strides=(1, 1), padding="same"), [x], name="big",
+                     weights={"kernel": Weight(_kernel(3, 3, 4, 8))})  # 1024 x 2048 entries: windows
+    pool = g.add_node(AvgPool2D(window=(4, 4), strides=(4, 4), padding="valid"), [big.output], name="pool")
+    q = g.add_node(Quantize(FixedFormat(1, 6, 3, "RND", "WRAP")), [pool.output], name="q")
+    small = g.add_node(Conv2D(window=(2, 2), strides=(1, 1), padding="valid"), [q.output], name="small",
+                       weights={"kernel": Weight(_kernel(2, 2, 8, 2))})  # 128 x 18 entries: a matrix
+    g.set_outputs([small.output])
+    assert _lowered_as(g, "big") == {"windows"}
+    assert _lowered_as(g, "small") == {"matrix"}
+    assert_matches(g, RNG.normal(0, 4, (32, 16, 16, 4)))
+
+
+@pytest.mark.parametrize("input_dtype", ["float32", "float64"])
+def test_a_convolution_matrix_folds_per_element_quantizer_scales(input_dtype):
+    """Formats that vary across positions (not only channels) fold into a convolution matrix's rows
+    and columns: the conv reads its input quantizer's codes, and the quantizer after its relu reads
+    the result in its own units; the values are still readable and exact."""
+    g = Graph("element_folds")
+    f_in = RNG.integers(0, 5, (5, 5, 2))
+    x = _quantized_input(g, (5, 5, 2), FixedFormat(1, 2, f_in, "RND", "WRAP"))
+    c = g.add_node(Conv2D(window=(3, 3), strides=(1, 1), padding="same"), [x], name="c",
+                   weights={"kernel": Weight(_kernel(3, 3, 2, 3)), "bias": Weight(np.array([0.5, -1, 0.25]))})
+    r = g.add_node(Activation("relu"), [c.output], name="r")
+    q = g.add_node(Quantize(FixedFormat(0, 4, RNG.integers(0, 4, (5, 5, 3)), "RND", "WRAP")), [r.output], name="q")
+    g.set_outputs([q.output])
+    assert _lowered_as(g, "c") == {"matrix"}
+    xs = RNG.normal(0, 3, (400, 5, 5, 2))
+    assert_matches(g, xs)
+    em = Emulator(g, input_dtype=input_dtype)
+    main = onnx.ModelProto()
+    main.CopyFrom(em.model)
+    _prune(main.graph)
+    computed = {o for n in main.graph.node for o in n.output}
+    assert computed.isdisjoint({"xq", "c", "r"}), computed  # folded: not computed
+    names = ["xq", "c", "r", "q"]
+    got = em.run(xs.astype(em.default_dtype), names)
+    rec = _Recorder(g)
+    rec.run(xs.astype(em.default_dtype))
+    for n, value in zip(names, got, strict=True):
+        np.testing.assert_array_equal(value, rec.env[n], err_msg=n)
 
 
 def test_lut_with_negative_codes():

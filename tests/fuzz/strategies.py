@@ -896,6 +896,31 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
     it.run(*_by_name([v.name for v in core.inputs], xs))
     clean = ~it.dirty if it.dirty is not None else np.ones(rows, bool)
     out.checks["hgq_clean"] = compare(y_proxy, y_hgq, clean)
+    _target_checks(out, core, xs)
+
+
+#: rows of every example given to qonnx's executor (a numpy loop over nodes: slow)
+QONNX_ROWS = 16
+
+
+def _target_checks(out: Outcome, core: Any, xs: dict[str, np.ndarray]) -> None:
+    """The onnx target (onnxruntime) == interpret(core) on every row, on the data (float32 values: the
+    float32 model) and on it nudged off float32 (the float64 model); qonnx's executor on the qonnx target
+    == interpret(core) on the first :data:`QONNX_ROWS` rows."""
+    from hgq_ir.backends.qonnx_export import execute_qonnx
+    from hgq_ir.backends.registry import get_target
+    from hgq_ir.passes.manager import PassManager
+
+    x = _by_name([v.name for v in core.inputs], xs)
+    nudged = [np.asarray(a, np.float64) * (1 + 2.0**-30) for a in x]
+    for key, data in (("onnx_f32", x), ("onnx_f64", nudged)):
+        out.checks[key] = compare(_as_list(hgq_ir.emulate(core, data if len(data) > 1 else data[0])),
+                                  _as_list(hgq_ir.interpret(core, data)))
+    first = [a[:QONNX_ROWS] for a in x]
+    target = get_target("qonnx")
+    model = target.emit(PassManager(target.legalization()).run(core.copy()).graph, f"{core.name}_qonnx")
+    got = execute_qonnx(model, first)
+    out.checks["qonnx"] = compare(_as_list(got), _as_list(hgq_ir.interpret(core, first)))
 
 
 def _hls_check(out: Outcome, proxy: Any, xs: dict[str, np.ndarray], hls_dir: str | os.PathLike) -> None:
