@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ class Progress:
     On a terminal: one tqdm line, rewritten in place. Elsewhere (a CI log, a pipe, a notebook's
     stderr): a plain line at each :meth:`step`, or at each quarter of :meth:`update` units, and
     one at the end. Disabled (``enabled=False``, or :func:`is_quiet`): nothing at all.
+    :meth:`update` may be called from several threads (the emulator's batches run in parallel).
     """
 
     def __init__(self, title: str, total: int | None = None, unit: str = "step", stream: TextIO | None = None,
@@ -70,6 +72,7 @@ class Progress:
         self.count, self.steps, self._quarter = 0, 0, 0
         self._start = time.perf_counter()
         self._bar: Any = None
+        self._lock = threading.Lock()
         if self.live:
             from tqdm import tqdm
 
@@ -95,12 +98,13 @@ class Progress:
         """``n`` more units done (a log gets a line at each quarter of a known total)."""
         if not self.enabled:
             return
-        self._advance(n)
-        if not self.live and self.total:
-            quarter = min(4, 4 * self.count // self.total)
-            if quarter > self._quarter and quarter < 4:
-                self._quarter = quarter
-                self._line(f"{self.title}: {self.count}/{self.total} {plural(self.unit, self.total)}")
+        with self._lock:
+            self._advance(n)
+            if not self.live and self.total:
+                quarter = min(4, 4 * self.count // self.total)
+                if quarter > self._quarter and quarter < 4:
+                    self._quarter = quarter
+                    self._line(f"{self.title}: {self.count}/{self.total} {plural(self.unit, self.total)}")
 
     def _advance(self, n: int) -> None:
         self.count += n
