@@ -183,14 +183,52 @@ def hls4ml_type(fmt: FixedFormat) -> FixedFormat:
     return FixedFormat(int(np.max(fmt.k)), int(np.max(fmt.i)), int(np.max(fmt.f)), fmt.round, fmt.overflow)
 
 
+def quantizer_reach(xb: FixedFormat, qb: FixedFormat) -> tuple[np.ndarray, np.ndarray]:
+    """Least and greatest value quantizer ``qb`` can output on inputs of ``xb`` (both broadcast, per element):
+    the input's range rounded, clipped to ``qb``'s, or all of ``qb``'s range where it may wrap."""
+    lo, hi = rounded_range(xb, qb)
+    if qb.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
+        wraps = may_overflow(xb, qb)
+        return np.where(wraps, qb.min_value, lo), np.where(wraps, qb.max_value, hi)
+    return np.clip(lo, qb.min_value, qb.max_value), np.clip(hi, qb.min_value, qb.max_value)
+
+
+def lut_index_holds_inputs(node: Node, want: FixedFormat) -> tuple[bool, tuple[int, ...], float]:
+    """Whether type ``want`` holds every value LUT ``node``'s input quantizer can output, and where not,
+    an element and a value it cannot hold (the value ``nan`` when only the grid is too coarse)."""
+    xb, qb = quantizer_formats(node.inputs[0].producer)
+    lo, hi = quantizer_reach(xb, qb)
+    live = (qb.b > 0) & (xb.b > 0)  # else the value is 0
+    grid = np.minimum(qb.f, xb.f)  # the values lie on q's grid, or on x's where that is coarser
+    low, high = live & (lo < want.min_value), live & (hi > want.max_value)
+    bad = low | high | (live & ((lo != 0) | (hi != 0)) & (grid > want.f))
+    if not np.any(bad):
+        return True, (), 0.0
+    at = tuple(int(a[0]) for a in np.nonzero(bad))
+    return False, at, float(lo[at] if low[at] else hi[at] if high[at] else np.nan)
+
+
+def hls4ml_lut_index_type(node: Node) -> FixedFormat | None:
+    """The type whose raw bits hls4ml 1.3 indexes LUT ``node``'s table with, or None (not a LUT fed by a
+    quantizer of a fixed-point value): :func:`hls4ml_type` of :func:`hls4ml_quantizer_format`."""
+    if not isinstance(node.op, LUT):
+        return None
+    q = node.inputs[0].producer
+    q_fmt = None if q is None else q.op.quantizer_format
+    if q_fmt is None or q.inputs[0].format is None:
+        return None
+    return hls4ml_type(hls4ml_quantizer_format(q.inputs[0].format, q_fmt))
+
+
 @dataclass(frozen=True)
 class FitLUTInputs(Pass):
     """Index every LUT with the input type hls4ml will give it. Rule:
 
     1. ``%y = LUT(%x)`` with ``%x = Quantize(%w)``: hls4ml indexes the table with all raw bits of
-       :func:`hls4ml_type` of :func:`hls4ml_quantizer_format` (``%w``, quantizer), whatever the
-       LUT's declared ``in_format``. The LUT's ``in_format`` becomes that type and the table is
-       rebuilt on it (same values on every input the quantizer can produce).
+       :func:`hls4ml_lut_index_type`, whatever the LUT's declared ``in_format``. Where that type
+       holds every value ``%x`` can take, the LUT's ``in_format`` becomes that type and the table
+       is rebuilt on it (the same values on every input). Where it does not, the LUT stays (the
+       IR's meaning): hls4ml cannot compute it, and :func:`lut_index_cut_by_hls4ml` says so.
     """
 
     name = "fit_lut_inputs"
@@ -198,15 +236,13 @@ class FitLUTInputs(Pass):
     def run(self, graph: Graph) -> bool:
         changed = False
         for node in graph.nodes:
-            if not isinstance(node.op, LUT):
+            want = hls4ml_lut_index_type(node)
+            if want is None:
                 continue
-            q = node.inputs[0].producer
-            q_fmt = None if q is None else q.op.quantizer_format
-            if q_fmt is None or q.inputs[0].format is None:
-                continue
-            want = hls4ml_type(hls4ml_quantizer_format(q.inputs[0].format, q_fmt))
             op: LUT = node.op
             if want == op.in_format.with_modes(want.round, want.overflow) or int(want.b.flat[0]) == 0:
+                continue
+            if not lut_index_holds_inputs(node, want)[0]:
                 continue
             inputs = representable_inputs(want)
             table = op.evaluate([inputs[None]], {})[0][0]
@@ -215,6 +251,27 @@ class FitLUTInputs(Pass):
         if changed:
             graph.refresh_formats()
         return changed
+
+
+def lut_index_cut_by_hls4ml(node: Node) -> str | None:
+    """Why hls4ml 1.3 looks up a wrong entry of this LUT's table, or None.
+
+    hls4ml indexes the table with the raw bits of the type it derives for the LUT's input
+    (:func:`hls4ml_lut_index_type`); where that type cannot hold a value the input can take (a
+    truncation onto a grid coarser than its own input's range: ``floor(-0.06 / 256) * 256 = -256``
+    typed with 4 integer bits), the index wraps onto another entry.
+    """
+    want = hls4ml_lut_index_type(node)
+    if want is None or int(want.b.flat[0]) == 0:
+        return None
+    holds, at, v = lut_index_holds_inputs(node, want)
+    if holds:
+        return None
+    x = node.inputs[0].format
+    detail = f" (element {at} can be {v:g})" if not np.isnan(v) else f" (element {at} is finer than its grid)"
+    return (f"hls4ml 1.3 indexes its table with {want.ap_type(with_modes=False)}, which cannot hold every value of its "
+            f"input {x.summary()}{detail}, and looks up another entry; give the quantizer before it fewer integer "
+            "bits or more fractional bits, or use RND rounding there")
 
 
 def padded_unsigned_max_pool(node: Node) -> str | None:
@@ -279,12 +336,7 @@ def quantizer_output_cut_by_hls4ml(node: Node) -> str | None:
     if formats is None:
         return None
     xb, qb = formats
-    lo, hi = rounded_range(xb, qb)
-    if qb.overflow == "WRAP":  # where it may wrap, any value of q's range can come out
-        wraps = may_overflow(xb, qb)
-        lo, hi = np.where(wraps, qb.min_value, lo), np.where(wraps, qb.max_value, hi)
-    else:
-        lo, hi = np.clip(lo, qb.min_value, qb.max_value), np.clip(hi, qb.min_value, qb.max_value)
+    lo, hi = quantizer_reach(xb, qb)
     got = contracted(hls4ml_quantizer_format(xb, qb), node.op.quantizer_format)
     live = (qb.b > 0) & (xb.b > 0)
     out_of_range = live & ((lo < got.min_value) | (hi > got.max_value))
@@ -398,7 +450,7 @@ def fused_quantizer_pair(node: Node) -> str | None:
 
 
 HAZARDS = (padded_unsigned_max_pool, zero_width_quantizer, quantizer_output_cut_by_hls4ml, output_type_without_bits,
-           signature_merged_into_quantizer, fused_quantizer_pair)
+           signature_merged_into_quantizer, fused_quantizer_pair, lut_index_cut_by_hls4ml)
 
 #: activations hls4ml 1.3's bit-exact flow handles outside a lookup table
 HLS4ML_ACTIVATIONS = ("linear", "relu", "tanh", "sigmoid", "softmax")

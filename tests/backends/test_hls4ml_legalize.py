@@ -3,8 +3,10 @@
 import numpy as np
 from hgq_ir.backends.hls4ml_legalize import (
     CapSatFraction,
+    FitLUTInputs,
     ZeroRoundedAway,
     fused_quantizer_pair,
+    lut_index_cut_by_hls4ml,
     output_type_without_bits,
     quantizer_output_cut_by_hls4ml,
 )
@@ -12,7 +14,8 @@ from hgq_ir.backends.hls4ml_legalize import (
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.graph import Graph
 from hgq_ir.ir.interpret import interpret
-from hgq_ir.ir.ops import Add, Quantize
+from hgq_ir.ir.ops import LUT, Add, Quantize
+from hgq_ir.passes.select_lut import representable_inputs
 
 
 def test_cap_sat_fraction_heterogeneous_and_homogeneous():
@@ -113,3 +116,43 @@ def test_two_homogeneous_quantizers_in_a_row_are_flagged_unless_the_first_change
     # floor to 0.5, then to 1, is floor to 1 (no overflow either way): nothing to flag
     g = chain(FixedFormat(1, 4, 1, "TRN", "WRAP"), FixedFormat(1, 4, 0, "TRN", "WRAP"))
     assert fused_quantizer_pair(g.node("q2")) is None
+
+
+def _lut_after_truncation(i0: int, f0: int) -> Graph:
+    """x -> Quantize fx<k1 i3 f2> -> Quantize (element 0: fx<k1 i{i0} f{f0} TRN>, element 1: fx<k1 i3 f0 TRN>)
+    -> LUT indexed on fx<k1 i9 f0>, whose table is input / 512."""
+    g = Graph("lut_cut")
+    x = g.add_input("x", (2,))
+    q1 = g.add_node(Quantize(FixedFormat(1, 3, 2, "RND", "WRAP")), [x], name="q1")
+    q3 = g.add_node(Quantize(FixedFormat(1, np.array([i0, 3]), np.array([f0, 0]), "TRN", "WRAP")), [q1.output],
+                    name="q3")
+    index = FixedFormat(1, 9, 0)
+    lut = g.add_node(LUT("ident", index, FixedFormat(1, 0, 9), representable_inputs(index) / 512), [q3.output],
+                     name="lut")
+    g.set_outputs([lut.output])
+    return g
+
+
+def test_lut_indexed_with_a_type_too_narrow_for_its_input_keeps_its_table_and_is_flagged():
+    # q3's element 0 truncates [-8, 7.75] onto a grid of 256: -256 or 0. hls4ml types q3 by the max over
+    # elements: element 0 gets no bits (its format narrowed to the input's is below 1 bit), element 1
+    # fx<k1 i3 f0> -> ap_fixed<4,4>, [-8, 7]: -256 would index entry 0 (softsign(0) in the fuzzer's model).
+    g = _lut_after_truncation(9, -8)
+    x = np.array([[-0.25, 3.0], [5.5, -7.0]])
+    before = interpret(g, x)
+    np.testing.assert_array_equal(before, [[-256 / 512, 3 / 512], [0.0, -7 / 512]])
+    why = lut_index_cut_by_hls4ml(g.node("lut"))
+    assert why is not None and "ap_fixed<4,4>" in why and "element (0,) can be -256" in why, why
+    assert FitLUTInputs().run(g) is False  # the IR's meaning stays: the proxy computes the model
+    np.testing.assert_array_equal(interpret(g, x), before)
+
+
+def test_lut_indexed_with_a_type_that_holds_its_input_is_rebuilt_on_it():
+    g = _lut_after_truncation(3, 0)  # both elements fx<k1 i3 f0 TRN>: [-8, 7], which ap_fixed<4,4> holds
+    x = np.array([[-0.25, 3.0], [5.5, -7.0], [-8.0, 7.75]])
+    before = interpret(g, x)
+    np.testing.assert_array_equal(before, [[-1 / 512, 3 / 512], [5 / 512, -7 / 512], [-8 / 512, 7 / 512]])
+    assert lut_index_cut_by_hls4ml(g.node("lut")) is None
+    assert FitLUTInputs().run(g) is True
+    assert g.node("lut").op.in_format == FixedFormat(1, 3, 0) and len(g.node("lut").op.table) == 16
+    np.testing.assert_array_equal(interpret(g, x), before)
