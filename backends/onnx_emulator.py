@@ -181,28 +181,45 @@ def _fold_target(node: Node, ctx: Ctx, per_element: bool = False) -> tuple[Node,
 
 
 def _kernel_weights(node: Node, ctx: Ctx, x: str) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """``(input tensor, kernel, bias, output unit)`` with the scalings folded in where exact.
-
-    The input quantizer's codes replace its value where its scale (a power of 2, or 0) varies along
-    channels only: the kernel's rows take the scale. The output quantizer's unit, per channel, scales
-    the kernel's columns and the bias (the result is then in that quantizer's units; relu commutes).
-    Products and partial sums are the same numbers scaled by powers of 2: as exact as before.
-    """
+    """``(input tensor, kernel, bias, output unit)`` with the scalings folded in where exact (:func:`_folded`,
+    along channels: the kernel's rows per input channel, its columns per output channel)."""
     kernel = np.asarray(node.weights["kernel"].array, dtype=np.float64)
     bias = np.asarray(node.weights["bias"].array, dtype=np.float64) if "bias" in node.weights else None
+    return _folded(node, ctx, x, kernel, bias, per_element=False)
+
+
+def _scales(a: np.ndarray, shape: tuple[int, ...], per_element: bool) -> np.ndarray | None:
+    """Scalings ``a`` of a value of ``shape``: flattened (``per_element``), or along its channels (None if
+    they vary along other axes too)."""
+    full = np.broadcast_to(a, shape)
+    return full.reshape(-1) if per_element else _last_axis(full)
+
+
+def _folded(node: Node, ctx: Ctx, x: str, w: np.ndarray, bias: np.ndarray | None,
+            per_element: bool) -> tuple[str, np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(input tensor, weights, bias, output unit)``: the quantizer scalings around a kernel layer folded into
+    its weights ``w`` (rows ``[..., in, out]``: per input channel, or per input element when ``per_element``
+    and ``w`` is the matrix of the flattened sample) where the products stay representable.
+
+    The input quantizer's codes replace its value where its scale (a power of 2, or 0) folds: the
+    rows take the scale. The output quantizer's unit scales the columns and the bias (the result is
+    then in that quantizer's units; relu commutes). Products and partial sums are the same numbers
+    scaled by powers of 2: as exact as before.
+    """
     codes = ctx.codes.get(node.inputs[0].name)
     if codes is not None:
-        rows = _last_axis(np.broadcast_to(codes[1], node.inputs[0].shape))
-        if rows is not None and _representable(kernel * rows[:, None], ctx.dt):
-            x, kernel = ctx.cast_tensor(codes[0], ctx.dt), kernel * rows[:, None]
-    target = _fold_target(node, ctx)
+        rows = _scales(codes[1], node.inputs[0].shape, per_element)
+        if rows is not None and _representable(w * rows[:, None], ctx.dt):
+            x, w = ctx.cast_tensor(codes[0], ctx.dt), w * rows[:, None]
+    target = _fold_target(node, ctx, per_element)
     unit = None
     if target is not None:
-        cols = _last_axis(target[1])
-        wide = [kernel * cols] + ([bias * cols] if bias is not None else [])
+        cols = _scales(target[1], node.output.shape, per_element)
+        wide = [w * cols] + ([bias * cols] if bias is not None else [])
         if all(_representable(a, ctx.dt) for a in wide):
-            kernel, bias, unit = wide[0], (wide[1] if bias is not None else None), cols
-    return x, kernel, bias, unit
+            w, bias = wide[0], (wide[1] if bias is not None else None)
+            unit = cols.reshape(node.output.shape) if per_element else cols
+    return x, w, bias, unit
 
 
 def _scaled_back(node: Node, y: str, unit: np.ndarray | None, ctx: Ctx) -> str:
@@ -305,18 +322,7 @@ def _dense_conv(node: Node, x: str, ctx: Ctx) -> str:
     bias = None
     if "bias" in node.weights:
         bias = np.broadcast_to(np.asarray(node.weights["bias"].array, dtype=np.float64), out_shape).reshape(-1)
-    codes = ctx.codes.get(node.inputs[0].name)
-    if codes is not None:
-        rows = np.broadcast_to(codes[1], in_shape).reshape(-1)
-        if _representable(m * rows[:, None], ctx.dt):
-            x, m = ctx.cast_tensor(codes[0], ctx.dt), m * rows[:, None]
-    target = _fold_target(node, ctx, per_element=True)
-    unit = None
-    if target is not None:
-        cols = np.broadcast_to(target[1], out_shape).reshape(-1)
-        wide = [m * cols] + ([bias * cols] if bias is not None else [])
-        if all(_representable(a, ctx.dt) for a in wide):
-            m, bias, unit = wide[0], (wide[1] if bias is not None else None), cols.reshape(out_shape)
+    x, m, bias, unit = _folded(node, ctx, x, m, bias, per_element=True)
     y = _flat_matmul(node, x, m, ctx, f"the convolution as one matrix (exact zeros where no window reads a "
                      f"cell), exact in {ctx.dt.name}: every partial sum fits (exact_bits)")
     if bias is not None:

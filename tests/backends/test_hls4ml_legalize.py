@@ -10,12 +10,12 @@ from hgq_ir.backends.hls4ml_legalize import (
     output_type_without_bits,
     quantizer_output_cut_by_hls4ml,
 )
+from hgq_ir.passes.select_lut import representable_inputs
 
 from hgq_ir.ir.fixed import FixedFormat
 from hgq_ir.ir.graph import Graph
 from hgq_ir.ir.interpret import interpret
 from hgq_ir.ir.ops import LUT, Add, Quantize
-from hgq_ir.passes.select_lut import representable_inputs
 
 
 def test_cap_sat_fraction_heterogeneous_and_homogeneous():

@@ -5,8 +5,9 @@
   interpret(IR) == proxy, HGQ model == proxy on every calibration row and on every row the IR
   proves free of overflow; and the other targets: onnxruntime on the ``onnx`` target == interpret(IR)
   on every row (float32 data, and the data nudged off float32), qonnx's executor on the ``qonnx``
-  target == interpret(IR) on the first rows (``strategies.QONNX_ROWS``). A failure is saved as ``tests/fuzz/reproducers/<hash>.py`` (the path is
-  in the assertion message) without shrinking, which takes minutes: ``bench/fuzz.py --shrink PATH``.
+  target == interpret(IR) on the first rows (``strategies.QONNX_ROWS``). A failure is saved as
+  ``tests/fuzz/reproducers/<hash>.py`` (the path is in the assertion message) without shrinking,
+  which takes minutes: ``bench/fuzz.py --shrink PATH``.
 - :func:`test_hls4ml_sample` runs four fixed models (``random_spec(HLS_SEED, i, HLS_AVOID)``) through hls4ml
   1.3 and its C simulation as well: proxy == C simulation on every row. One compile each,
   shared through the session fixture ``hls_outcomes``.
