@@ -3,7 +3,9 @@
 Rows: the onnxruntime emulator (``hgq_ir.emulator.Emulator``, best of batch sizes), our Keras
 proxy (``predict``, best of batch sizes, and a direct call on the whole array), hls4ml 1.3's C
 simulation, the reference interpreter, upstream HGQ 0.2.6's proxy of the same architecture (in a
-separate venv: ``bench/upstream/emulate_hgq026.py``), and unquantized float32 numpy as the floor.
+separate venv: ``bench/upstream/emulate_hgq026.py``), and the same network without quantizers as the
+floor, in float32 numpy and in float32 onnxruntime (run like the emulator: no onnxruntime emulator,
+which computes the quantizers too, can be faster).
 Columns: the demo MLP (64 -> HQuantize -> HDense(32, relu) -> HDense(10), ``hgq_ir/demo.py``,
 calibrated on digits, not trained) and the zoo ``conv2d`` model (``tests/zoo.py``).
 
@@ -83,7 +85,7 @@ def build(name: str, n: int) -> tuple[keras.Model, np.ndarray]:
     return model, zoo.data((8, 8, 2), 40, n=zoo.N_CALIB + n)[1]  # the zoo's distribution, held out
 
 
-# ---- float numpy floor ----------------------------------------------------------------------------
+# ---- unquantized floors ----------------------------------------------------------------------------
 def _windows(x: np.ndarray, pool: tuple[int, int], strides: tuple[int, int], padding: str,
              fill: float) -> tuple[np.ndarray, np.ndarray]:
     """Windows ``(N, H', W', C, kh, kw)`` of a channels-last batch and how many real elements each holds."""
@@ -109,16 +111,16 @@ def _dense_map(layer_fn: Callable[[np.ndarray], np.ndarray], in_shape: tuple[int
     return layer_fn(np.eye(n).reshape(n, *in_shape)).reshape(n, -1).astype(np.float32)
 
 
-def float_forward(proxy: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """The proxy's network in float32 numpy with its quantizers left out: the unquantized floor.
+def float_steps(proxy: keras.Model) -> list[tuple[Any, ...]]:
+    """The proxy's network with its quantizers left out, as steps both floors run (float32).
 
-    Convolutions and average pooling are linear maps of a sample: each becomes one dense matrix
-    (probed once), so every layer is one matmul on the flattened batch; max pooling reshapes where
-    its windows tile the input, else gathers them.
+    ``("affine", m, b, out_shape)``: ``x.reshape(N, -1) @ m + b``, reshaped (a Dense, or a
+    convolution / average pooling as one dense matrix of the flattened sample, probed once);
+    ``("relu",)``; ``("maxpool", cfg, in_shape)``; ``("flatten",)``.
     """
     from hgq_ir.backends.proxy_layers import FixedPointQuantizer, UnaryLUT
 
-    steps: list[Callable[[np.ndarray], np.ndarray]] = []
+    steps: list[tuple[Any, ...]] = []
     shape = tuple(proxy.inputs[0].shape[1:])
     for layer in proxy.layers:
         if isinstance(layer, (keras.layers.InputLayer, FixedPointQuantizer, UnaryLUT)):
@@ -128,48 +130,100 @@ def float_forward(proxy: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
         act = cfg.get("activation", "linear")
         out_shape = tuple(layer.output.shape[1:])
         if isinstance(layer, keras.layers.Dense):
-            w, b = weights[0].astype(np.float32), (weights[1].astype(np.float32) if len(weights) > 1 else 0)
-            steps.append(lambda x, w=w, b=b: x @ w + b)
+            bias = weights[1] if len(weights) > 1 else np.zeros(out_shape)
+            steps.append(("affine", weights[0].astype(np.float32), bias.astype(np.float32), out_shape))
         elif isinstance(layer, (keras.layers.Conv2D, keras.layers.AveragePooling2D)):
             if isinstance(layer, keras.layers.Conv2D):
                 def lin(x: np.ndarray, w: list = weights, c: dict = cfg) -> np.ndarray:
                     win, _ = _windows(x, c["kernel_size"], c["strides"], c["padding"], 0.0)
                     return np.einsum("nhwcij,ijco->nhwo", win, w[0])
-                bias = weights[1].astype(np.float32) if len(weights) > 1 else np.float32(0)
+                bias = weights[1] if len(weights) > 1 else np.float64(0)
             else:
                 def lin(x: np.ndarray, c: dict = cfg) -> np.ndarray:
                     win, count = _windows(x, c["pool_size"], c["strides"], c["padding"], 0.0)
                     return win.sum(axis=(-2, -1)) / count
-                bias = np.float32(0)
-            m = _dense_map(lin, shape)
+                bias = np.float64(0)
             b = np.broadcast_to(bias, out_shape).reshape(-1).astype(np.float32)
-            steps.append(lambda x, m=m, b=b, o=out_shape: (x.reshape(len(x), -1) @ m + b).reshape(len(x), *o))
+            steps.append(("affine", _dense_map(lin, shape), b, out_shape))
         elif isinstance(layer, keras.layers.MaxPooling2D):
-            (ph, pw), st = cfg["pool_size"], tuple(cfg["strides"])
-            h, w_, ch = shape
-            if st == (ph, pw) and cfg["padding"] == "valid" and h % ph == 0 and w_ % pw == 0:
-                # the maximum of ph * pw strided views: far faster than a reduction over two inner axes
-                steps.append(lambda x, ph=ph, pw=pw: functools.reduce(
-                    np.maximum, [x[:, i::ph, j::pw] for i in range(ph) for j in range(pw)]))
-            else:
-                steps.append(lambda x, c=cfg: _windows(x, c["pool_size"], c["strides"], c["padding"],
-                                                       -np.inf)[0].max(axis=(-2, -1)))
+            steps.append(("maxpool", cfg, shape))
         elif isinstance(layer, keras.layers.Flatten):
-            steps.append(lambda x: x.reshape(len(x), -1))
+            steps.append(("flatten",))
         elif not isinstance(layer, keras.layers.Activation):
-            raise NotImplementedError(f"float floor: no numpy version of {type(layer).__name__}")
+            raise NotImplementedError(f"float floor: no version of {type(layer).__name__}")
         if act == "relu" or (isinstance(layer, keras.layers.Activation) and cfg["activation"] == "relu"):
-            steps.append(lambda x: np.maximum(x, np.float32(0)))
+            steps.append(("relu",))
         elif act != "linear":
             raise NotImplementedError(f"float floor: activation {act}")
         shape = out_shape
+    return steps
 
+
+def _tiling_pool(cfg: dict, shape: tuple[int, ...]) -> bool:
+    (ph, pw), st = cfg["pool_size"], tuple(cfg["strides"])
+    return st == (ph, pw) and cfg["padding"] == "valid" and shape[0] % ph == 0 and shape[1] % pw == 0
+
+
+def float_forward(steps: list[tuple[Any, ...]]) -> Callable[[np.ndarray], np.ndarray]:
+    """:func:`float_steps` in numpy: every layer one matmul on the flattened batch; max pooling the maximum
+    of strided views where its windows tile the input, else a reduction over gathered windows."""
     def run(x: np.ndarray) -> np.ndarray:
         for step in steps:
-            x = step(x)
+            if step[0] == "affine":
+                x = (x.reshape(len(x), -1) @ step[1] + step[2]).reshape(len(x), *step[3])
+            elif step[0] == "relu":
+                x = np.maximum(x, np.float32(0))
+            elif step[0] == "flatten":
+                x = x.reshape(len(x), -1)
+            elif _tiling_pool(*step[1:]):  # far faster than a reduction over two inner axes
+                ph, pw = step[1]["pool_size"]
+                x = functools.reduce(np.maximum, [x[:, i::ph, j::pw] for i in range(ph) for j in range(pw)])
+            else:
+                c = step[1]
+                x = _windows(x, c["pool_size"], c["strides"], c["padding"], -np.inf)[0].max(axis=(-2, -1))
         return x
 
     return run
+
+
+def float_onnx(steps: list[tuple[Any, ...]], in_shape: tuple[int, ...]) -> Any:
+    """:func:`float_steps` as a float32 ONNX model (MatMul + Add, Relu, Reshape + ReduceMax for tiling max
+    pooling): what onnxruntime takes for the network without any quantizer."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, inits, t, cur = [], [], "x", tuple(in_shape)
+
+    def const(a: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(a), f"c{len(inits)}"))
+        return inits[-1].name
+
+    def op(kind: str, ins: list[str], **attrs: Any) -> str:
+        nodes.append(helper.make_node(kind, ins, [f"t{len(nodes)}"], **attrs))
+        return nodes[-1].output[0]
+
+    def shape(*dims: int) -> str:
+        return const(np.asarray([-1, *dims], np.int64))
+
+    for step in steps:
+        if step[0] == "affine":
+            flat = op("Reshape", [t, shape(step[1].shape[0])])
+            t, cur = op("Reshape", [op("Add", [op("MatMul", [flat, const(step[1])]), const(step[2])]),
+                                    shape(*step[3])]), step[3]
+        elif step[0] == "relu":
+            t = op("Relu", [t])
+        elif step[0] == "flatten":
+            cur = (int(np.prod(cur)),)
+            t = op("Reshape", [t, shape(*cur)])
+        elif _tiling_pool(*step[1:]):
+            (ph, pw), (h, w, c) = step[1]["pool_size"], cur
+            t = op("ReduceMax", [op("Reshape", [t, shape(h // ph, ph, w // pw, pw, c)])], axes=[2, 4], keepdims=0)
+            cur = (h // ph, w // pw, c)
+        else:
+            raise NotImplementedError("float onnxruntime floor: max pooling whose windows do not tile")
+    graph = helper.make_graph(nodes, "float_floor", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                   ["N", *in_shape])],
+                              [helper.make_tensor_value_info(t, TensorProto.FLOAT, ["N", *cur])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 # ---- executors ------------------------------------------------------------------------------------
@@ -249,8 +303,24 @@ def time_interpreter(graph: Any, x: np.ndarray, repeat: int) -> dict[str, Any]:
 
 def time_float(proxy: keras.Model, x: np.ndarray, repeat: int) -> dict[str, Any]:
     """Samples/s of the network in float32 numpy, quantizers left out."""
-    run = float_forward(proxy)
+    run = float_forward(float_steps(proxy))
     return {"rate": len(x) / best_seconds(lambda: run(x), repeat), "n": len(x)}
+
+
+def time_float_onnx(proxy: keras.Model, x: np.ndarray, repeat: int) -> dict[str, Any]:
+    """Samples/s of the network in float32 onnxruntime, quantizers left out, run like the emulator (an
+    ``Emulator`` of that ONNX model: the same threads and batches): what no onnxruntime emulator can beat."""
+    from hgq_ir.emulator import Emulator
+
+    model = float_onnx(float_steps(proxy), tuple(proxy.inputs[0].shape[1:]))
+    em = Emulator(model)
+    run = float_forward(float_steps(proxy))
+    rates = {}
+    for bs in EMULATOR_BATCHES:
+        rates[str(bs)] = len(x) / best_seconds(lambda bs=bs: em(x, batch_size=bs, progress=False), max(repeat, 5))
+    best = max(rates, key=rates.get)
+    same = np.allclose(em(x[:1000], progress=False), run(x[:1000]), rtol=1e-5, atol=1e-5)  # the same network
+    return {"rate": rates[best], "batch_size": int(best), "by_batch": rates, "n": len(x), "same_as_numpy": bool(same)}
 
 
 def upstream_rates(python: str | None, xs: dict[str, np.ndarray], repeat: int) -> dict[str, Any]:
@@ -327,7 +397,8 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
             ("upstream HGQ 0.2.6 proxy, direct call", ("upstream", "direct")),
             ("hls4ml 1.3 C simulation", ("hls4ml",)),
             ("reference interpreter", ("interpreter",)),
-            ("float32 numpy, unquantized (floor)", ("float",))]
+            ("float32 numpy, unquantized (floor)", ("float",)),
+            ("float32 onnxruntime, unquantized (floor)", ("float_onnx",))]
     return [(label, {m: fmt_rate(cell(m, path)) for m in MODELS}) for label, path in rows]
 
 
@@ -395,6 +466,7 @@ def main() -> None:
         print(f"[{TITLES[m]}] interpreter", flush=True)
         r["interpreter"] = time_interpreter(graph, x[:args.interp_n[j]], args.repeat)
         r["float"] = time_float(proxy, x, args.repeat)
+        r["float_onnx"] = time_float_onnx(proxy, x, args.repeat)
         if not args.skip_hls4ml:
             print(f"[{TITLES[m]}] hls4ml C simulation (compiling)", flush=True)
             r["hls4ml"] = time_hls4ml(model, x[:args.hls_n[j]], ref_proxy[:min(n_check, args.hls_n[j])],

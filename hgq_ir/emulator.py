@@ -12,6 +12,7 @@ after the proxy's legalization) instead of the model's own meaning.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -94,6 +95,7 @@ class Emulator:
         self._graph: Graph | None = None
         self._models: dict[str, Any] = {}
         self._sessions: dict[str, Any] = {}
+        self._produced_names: dict[str, set[str]] = {}
         self.row_block = 1
         if isinstance(model_or_graph, onnx.ModelProto):
             elem = model_or_graph.graph.input[0].type.tensor_type.elem_type if model_or_graph.graph.input else 11
@@ -183,8 +185,7 @@ class Emulator:
         if bs < 1:
             raise ConfigError(f"batch_size must be >= 1, got {bs}")
         bs = -(-bs // self.row_block) * self.row_block
-        produced = {o for node in self._model(dtype).graph.node for o in node.output} | set(self.input_names)
-        missing = [nm for nm in names if nm not in produced]
+        missing = [nm for nm in names if nm not in self._produced(dtype)]
         if missing:
             raise GraphError(f"the emulated model has no tensor called {', '.join(map(repr, missing))}")
         session = self._session(dtype, names)
@@ -192,26 +193,51 @@ class Emulator:
         starts = range(0, max(n, 1), bs)
         shown = bool(progress) or (progress is None and len(starts) >= PROGRESS_FROM_BATCHES)
         bar = Progress("emulate", total=n, unit="row", enabled=shown) if shown else None
+        outs: list[np.ndarray] = []
+        lock = threading.Lock()
 
-        def one(s: int) -> list[np.ndarray]:
+        def one(s: int) -> None:
             rows = min(bs, n - s)
             feed = {k: _pad_rows(a[s:s + bs], self.row_block) for k, a in zip(self.input_names, xs, strict=True)}
-            out = [o[:rows] for o in session.run(names, feed)]
+            got = session.run(names, feed)
+            with lock:
+                if not outs:  # every tensor's shape is known from the first batch done
+                    outs.extend(np.empty((n, *g.shape[1:]), dtype=np.float64) for g in got)
+            for out, g in zip(outs, got, strict=True):
+                out[s:s + rows] = g[:rows]  # float64, written by the batch's own thread
             if bar is not None:
-                bar.update(min(bs, n - s))
-            return out
+                bar.update(rows)
 
         try:
             if self.threads > 1 and len(starts) > 1:
-                with ThreadPoolExecutor(min(self.threads, len(starts))) as pool:
-                    chunks = list(pool.map(one, starts))
+                list(_pool(self.threads).map(one, starts))
             else:
-                chunks = [one(s) for s in starts]
+                for s in starts:
+                    one(s)
         finally:
             if bar is not None:
                 bar.close(f"{n} rows")
-        return [np.asarray(np.concatenate([c[j] for c in chunks]) if len(chunks) > 1 else chunks[0][j],
-                           dtype=np.float64) for j in range(len(names))]
+        return outs
+
+    def _produced(self, dtype: str) -> set[str]:
+        """The names of every tensor the ``dtype`` model computes or reads as input."""
+        if dtype not in self._produced_names:
+            self._produced_names[dtype] = {o for node in self._model(dtype).graph.node for o in node.output} | set(
+                self.input_names)
+        return self._produced_names[dtype]
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """A thread pool of ``threads`` workers shared by every Emulator (made once: starting threads costs a
+    few percent of a fast model's run)."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="hgq-ir-emulate")
+        return _POOLS[threads]
 
 
 def _pad_rows(a: np.ndarray, block: int) -> np.ndarray:
