@@ -791,6 +791,8 @@ class Outcome:
     crash: str | None = None
     checks: dict[str, dict] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: the warnings each of :data:`TARGET_CHECKS` gave while converting to and running its target
+    target_flags: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def flagged(self) -> bool:
@@ -799,9 +801,12 @@ class Outcome:
     def excused(self, check: str) -> bool:
         """Whether hgq-ir's own flags excuse a mismatch in ``check``: any flag excuses hls4ml; only a
         flag about the model or the proxy itself (not one of :data:`HLS4ML_ONLY_FLAGS`) excuses the
-        others; nothing excuses the input-order check."""
+        proxy's checks; only the target's own warnings excuse an onnx or qonnx check (they compare
+        with the interpreter, whatever the proxy or hls4ml do); nothing excuses the input-order check."""
         if check == "io":
             return False
+        if check in TARGET_CHECKS:
+            return bool(self.target_flags.get(check))
         return any(check == "hls" or not any(m in f for m in HLS4ML_ONLY_FLAGS) for f in self.flags)
 
     @property
@@ -823,11 +828,14 @@ class Outcome:
             parts.append(f"{c}: {r['status']} {r.get('bad', 0)}/{r.get('rows', 0)} {r.get('detail', '')}".rstrip())
         if self.flags:
             parts.append(f"flagged: {' | '.join(f[:200] for f in self.flags)}")
+        for c, fl in self.target_flags.items():
+            if fl:
+                parts.append(f"{c} flagged: {' | '.join(f[:200] for f in fl)}")
         return "\n  ".join(parts)
 
     def to_json(self) -> dict:
         return {"hash": spec_hash(self.spec), "size": spec_size(self.spec), "flags": self.flags,
-                "refused": self.refused, "crash": self.crash, "checks": self.checks, "seconds": self.seconds,
+                "target_flags": self.target_flags, "refused": self.refused, "crash": self.crash, "checks": self.checks, "seconds": self.seconds,
                 "failures": self.failures}
 
 
@@ -901,26 +909,38 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
 
 #: rows of every example given to qonnx's executor (a numpy loop over nodes: slow)
 QONNX_ROWS = 16
+#: the checks of the onnx and qonnx targets (:func:`_target_checks`)
+TARGET_CHECKS = ("onnx_f32", "onnx_f64", "qonnx")
 
 
 def _target_checks(out: Outcome, core: Any, xs: dict[str, np.ndarray]) -> None:
     """The onnx target (onnxruntime) == interpret(core) on every row, on the data (float32 values: the
     float32 model) and on it nudged off float32 (the float64 model); qonnx's executor on the qonnx target
-    == interpret(core) on the first :data:`QONNX_ROWS` rows."""
+    == interpret(core) on the first :data:`QONNX_ROWS` rows. Each records the warnings its target gives
+    (``out.target_flags``): only those excuse its mismatches."""
     from hgq_ir.backends.qonnx_export import execute_qonnx
     from hgq_ir.backends.registry import get_target
     from hgq_ir.passes.manager import PassManager
 
     x = _by_name([v.name for v in core.inputs], xs)
     nudged = [np.asarray(a, np.float64) * (1 + 2.0**-30) for a in x]
-    for key, data in (("onnx_f32", x), ("onnx_f64", nudged)):
-        out.checks[key] = compare(_as_list(hgq_ir.emulate(core, data if len(data) > 1 else data[0])),
-                                  _as_list(hgq_ir.interpret(core, data)))
     first = [a[:QONNX_ROWS] for a in x]
-    target = get_target("qonnx")
-    model = target.emit(PassManager(target.legalization()).run(core.copy()).graph, f"{core.name}_qonnx")
-    got = execute_qonnx(model, first)
-    out.checks["qonnx"] = compare(_as_list(got), _as_list(hgq_ir.interpret(core, first)))
+
+    def qonnx_outputs() -> list[np.ndarray]:
+        target = get_target("qonnx")
+        model = target.emit(PassManager(target.legalization()).run(core.copy()).graph, f"{core.name}_qonnx")
+        return _as_list(execute_qonnx(model, first))
+
+    runs = {"onnx_f32": (lambda: _as_list(hgq_ir.emulate(core, x if len(x) > 1 else x[0])), x),
+            "onnx_f64": (lambda: _as_list(hgq_ir.emulate(core, nudged if len(nudged) > 1 else nudged[0])), nudged),
+            "qonnx": (qonnx_outputs, first)}
+    for key, (run, data) in runs.items():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = run()
+        out.target_flags[key] = [f"warning: {w.message}" for w in caught
+                                 if issubclass(w.category, hgq_ir.NotBitExactWarning)]
+        out.checks[key] = compare(got, _as_list(hgq_ir.interpret(core, data)))
 
 
 def _hls_check(out: Outcome, proxy: Any, xs: dict[str, np.ndarray], hls_dir: str | os.PathLike) -> None:
