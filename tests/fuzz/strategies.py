@@ -710,12 +710,15 @@ def make_data(spec: dict) -> tuple[list[np.ndarray], list[np.ndarray]]:
 # checking
 # =============================================================================================
 
-CHECKS = ("io", "interp", "hgq_calib", "hgq_clean", "hls")
+CHECKS = ("io", "interp", "hgq_calib", "hgq_clean", "onnx_f32", "onnx_f64", "qonnx", "hls")
 """``io``: the proxy takes the model's inputs in the model's order; ``interp``: interpret(legalized
 IR) == proxy on calibration and test rows; ``hgq_calib``: HGQ model == proxy on every calibration
 row (cover_factor >= 1); ``hgq_clean``: HGQ model == proxy on every row where the core IR proves
-that no quantizer overflows (and no Signature alters its input); ``hls``: hls4ml C simulation ==
-proxy on every row. Inputs are matched by name, so that a wrong ``io`` does not hide the rest."""
+that no quantizer overflows (and no Signature alters its input); ``onnx_f32`` / ``onnx_f64``:
+onnxruntime on the onnx target == interpret(core IR) on every row, float32 data and data nudged
+off float32; ``qonnx``: qonnx's executor on the qonnx target == interpret(core IR) on the first
+rows; ``hls``: hls4ml C simulation == proxy on every row. Inputs are matched by name, so that a
+wrong ``io`` does not hide the rest."""
 
 ALLOWED_ERRORS = (TableTooLargeError, InexactError, UnsupportedLayerError)
 """Typed errors that flag a model as legitimately not (exactly) convertible. Any other typed
@@ -835,8 +838,8 @@ class Outcome:
 
     def to_json(self) -> dict:
         return {"hash": spec_hash(self.spec), "size": spec_size(self.spec), "flags": self.flags,
-                "target_flags": self.target_flags, "refused": self.refused, "crash": self.crash, "checks": self.checks, "seconds": self.seconds,
-                "failures": self.failures}
+                "target_flags": self.target_flags, "refused": self.refused, "crash": self.crash,
+                "checks": self.checks, "seconds": self.seconds, "failures": self.failures}
 
 
 def run_spec(spec: dict, hls_dir: str | os.PathLike | None = None) -> Outcome:
