@@ -227,17 +227,19 @@ class Emulator:
         return self._produced_names[dtype]
 
 
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[tuple[int, int], ThreadPoolExecutor] = {}
 _POOLS_LOCK = threading.Lock()
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    """A thread pool of ``threads`` workers shared by every Emulator (made once: starting threads costs a
-    few percent of a fast model's run)."""
+    """A thread pool of ``threads`` workers shared by every Emulator of this process (made once: starting
+    threads costs a few percent of a fast model's run; a forked child, which has none of its parent's
+    threads, makes its own)."""
+    key = (os.getpid(), threads)
     with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="hgq-ir-emulate")
-        return _POOLS[threads]
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(threads, thread_name_prefix="hgq-ir-emulate")
+        return _POOLS[key]
 
 
 def _pad_rows(a: np.ndarray, block: int) -> np.ndarray:

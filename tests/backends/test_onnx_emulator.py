@@ -235,6 +235,31 @@ def test_emulator_runs_float32_data_on_the_float32_model_and_other_data_on_float
         Emulator(g, input_dtype="int8")
 
 
+def test_emulator_runs_in_a_forked_child_after_its_parent_ran_it(tmp_path):
+    """The batches' thread pool is per process: a child forked after the parent ran the Emulator (whose
+    pool threads it does not inherit) runs it too, instead of waiting forever on the parent's pool."""
+    import multiprocessing
+
+    g = Graph("fork")
+    x = _quantized_input(g, (5,), FixedFormat(1, 3, 4, "RND", "WRAP"))
+    d = g.add_node(Dense(), [x], name="d", weights={"kernel": Weight(_kernel(5, 2))})
+    g.set_outputs([d.output])
+    em = Emulator(g, threads=2)
+    data = RNG.normal(0, 9, (640, 5))
+    want = interpret(g, data)
+    np.testing.assert_array_equal(em(data, batch_size=64), want)  # the parent's pool now exists
+    out = tmp_path / "child.npy"
+    child = multiprocessing.get_context("fork").Process(
+        target=lambda: np.save(out, em(data, batch_size=64, progress=False)))
+    child.start()
+    child.join(60)
+    if child.is_alive():
+        child.kill()
+        pytest.fail("the forked child's Emulator hung")
+    assert child.exitcode == 0
+    np.testing.assert_array_equal(np.load(out), want)
+
+
 @pytest.mark.parametrize("input_dtype", ["float32", "float64"])
 def test_kernel_layers_fold_the_quantizer_scales_and_every_value_stays_readable(input_dtype):
     """A kernel layer reads its input quantizer's codes (scale folded into the kernel's rows) and gives its
