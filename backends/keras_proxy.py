@@ -60,21 +60,30 @@ def float_nodes(graph: Graph) -> list[str]:
 
 
 def tensorflow_conv_hazards(graph: Graph) -> list[str]:
-    """2-D 'same' convolutions that TensorFlow (2.21, CPU) computes wrongly, as ``origin (why)``.
+    """2-D convolutions that TensorFlow (2.21, CPU) computes wrongly, as ``origin (why)``.
 
-    Measured here: with one output position along an axis whose kernel differs from the input's
-    size or whose stride exceeds it, TensorFlow's Conv2D returns wrong values (uninitialised memory
-    once: -6e31), while the IR and hls4ml agree. Conv1D was right on the same geometries.
+    Measured here (``tests/backends/test_tensorflow_conv_hazard.py``): with one output position
+    along an axis, TensorFlow's Conv2D returns wrong values (uninitialised memory once: -6e31)
+    on many geometries, while the IR and hls4ml agree: with 'same' padding where the kernel differs
+    from the input's size or the stride exceeds it; with 'valid' padding where the kernel is wider
+    than 1 and differs from the input's size or its stride does not divide it (kernel 2, stride 2
+    on 3 cells; kernel 3, stride 2 on 3 cells). Only with the other axis at stride 1 and more than
+    one output position, but this is not required here. Conv1D was right on the same geometries.
     """
     bad = []
     for node in graph.nodes:
         op = node.op
-        if node.op.kind != "Conv2D" or op.padding != "same":
+        if node.op.kind != "Conv2D":
             continue
         spatial = node.inputs[0].shape[:-1]
         for n, k, s in zip(spatial, op.window, op.strides, strict=True):
-            if -(-n // s) == 1 and (k != n or s > n) and not (k == 1 and s == 1):
-                bad.append(f"{node.origin or node.name} (kernel {op.window}, strides {op.strides} on {tuple(spatial)})")
+            if op.padding == "same":
+                wrong = -(-n // s) == 1 and (k != n or s > n) and not (k == 1 and s == 1)
+            else:
+                wrong = (n - k) // s == 0 and k > 1 and (k != n or n % s != 0)
+            if wrong:
+                bad.append(f"{node.origin or node.name} (kernel {op.window}, strides {op.strides}, {op.padding} on "
+                           f"{tuple(spatial)})")
                 break
     return bad
 
@@ -341,9 +350,11 @@ def to_keras_proxy(graph: Graph, name: str | None = None) -> keras.Model:
                       "layer before it)", NotBitExactWarning, stacklevel=2)
     convs = tensorflow_conv_hazards(graph)
     if convs:
-        warnings.warn("the Keras proxy (TensorFlow) computes these 2-D 'same' convolutions wrongly, one output "
+        warnings.warn("the Keras proxy (TensorFlow) computes these 2-D convolutions wrongly, one output "
                       "position wide with a kernel or stride that does not fit the input: " + ", ".join(convs)
-                      + "; the IR and hls4ml agree with each other (use padding='valid' there)",
+                      + "; the IR and hls4ml agree with each other (TensorFlow computes the HGQ model's layer "
+                      "wrongly too; make the kernel as wide as the input and the stride divide it there, or give "
+                      "that axis more than one output position)",
                       NotBitExactWarning, stacklevel=2)
     ctx = EmitContext(graph, layer_names(graph))
     for node in graph.nodes:
