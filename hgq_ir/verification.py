@@ -190,17 +190,20 @@ def _as_list(y: Any) -> list[np.ndarray]:
     return [np.asarray(a, dtype=np.float64) for a in (y if isinstance(y, (list, tuple)) else [y])]
 
 
-def _proxy_reader(proxy: Any) -> Callable[[list[str], list[np.ndarray]], dict]:
-    """Intermediate values of the proxy: the output of the Keras layer named after each IR node."""
+def _proxy_reader(proxy: Any, graph: Graph) -> Callable[[list[str], list[np.ndarray]], dict]:
+    """Intermediate values of the proxy built from ``graph``: the output of the Keras layer that holds
+    each IR value (:func:`proxy_layer_of_values`)."""
+    holder = proxy_layer_of_values(graph)
 
     def read(names: list[str], xs: list[np.ndarray]) -> dict:
         import keras
 
         layers = {layer.name: layer for layer in proxy.layers}
-        shown = [n for n in names if n in layers and not isinstance(layers[n], keras.layers.InputLayer)]
+        shown = [n for n in names if holder.get(n) in layers and not isinstance(layers[holder[n]],
+                                                                               keras.layers.InputLayer)]
         if not shown:
             return {}
-        probe = keras.Model(proxy.inputs, [layers[n].output for n in shown])
+        probe = keras.Model(proxy.inputs, [layers[holder[n]].output for n in shown])
         outs = _as_list(probe.predict(xs if len(xs) > 1 else xs[0], verbose=0, batch_size=len(xs[0])))
         return dict(zip(shown, outs, strict=True))
 
@@ -287,7 +290,7 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
     result.checks.append(_check("Keras proxy", firmware, legal["proxy"], xs, ref_proxy,
                                 lambda a: _as_list(proxy.predict(a if len(a) > 1 else a[0], verbose=0,
                                                                  batch_size=min(len(a[0]), 8192))),
-                                _proxy_reader(proxy)))
+                                _proxy_reader(proxy, legal["proxy"])))
     from hgq_ir.emulator import Emulator
 
     progress.step("onnxruntime (onnx target)")
@@ -309,6 +312,30 @@ def verify(model: Any, x: np.ndarray | Sequence[np.ndarray] | None = None, sampl
         result.checks.append(_hls_check(proxy, legal["proxy"], xs, ref_proxy, firmware, hls_dir, progress))
     progress.close()
     return result
+
+
+def proxy_layer_of_values(graph: Graph) -> dict[str, str]:
+    """IR value name -> the name of the proxy's Keras layer whose output is that value.
+
+    A kernel layer that absorbs the relu after it outputs the relu's value, so its own value has
+    no layer; a quantizer may be renamed (``hls_safe_name``); an Add or Concatenate of more than two
+    inputs is a chain whose last layer holds the value.
+    """
+    from hgq_ir.backends.keras_proxy import fused_relu, layer_names
+
+    names = layer_names(graph)
+    holder: dict[str, str] = {}
+    absorbed: set[str] = set()
+    for node in graph.nodes:
+        if node.op.is_source or node.name in absorbed:
+            continue
+        relu = fused_relu(graph, node)
+        if relu is not None:
+            absorbed.add(relu.name)
+            holder[relu.output.name] = names[node.name][-1]
+        else:
+            holder[node.output.name] = names[node.name][-1]
+    return holder
 
 
 def _interpreter_reader(graph: Graph) -> Callable[[list[str], list[np.ndarray]], dict]:

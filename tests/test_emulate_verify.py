@@ -100,6 +100,30 @@ def test_first_divergence_names_the_first_value_that_differs(branches):
                                                                           strict=True))).startswith("not located")
 
 
+def test_the_proxy_shows_each_ir_value_from_the_keras_layer_that_holds_it(branches):
+    """A kernel layer that absorbs its relu outputs the relu's value: read by name, the kernel's own
+    value would look like a divergence of a correct proxy (and hide where a wrong one diverges)."""
+    from hgq_ir.backends.keras_proxy import fused_relu
+
+    from hgq_ir.verification import RecordingInterpreter, _proxy_reader
+
+    model, _, x = branches
+    legal = hgq_ir.convert(model, to="ir", target="proxy")
+    kernels = [n for n in legal.nodes if fused_relu(legal, n) is not None]
+    assert kernels, "the case needs a kernel layer that absorbs a relu"
+    read = _proxy_reader(hgq_ir.to_proxy_model(model), legal)
+    names = [v.name for v in legal.values if not v.producer.op.is_source]
+    got = read(names, [x[:50]])
+    rec = RecordingInterpreter(legal)
+    rec.run(x[:50])
+    for k in kernels:
+        assert k.output.name not in got and fused_relu(legal, k).output.name in got
+    assert len(got) == len(names) - len(kernels)  # every other value is shown
+    for name, value in got.items():
+        np.testing.assert_array_equal(np.reshape(value, rec.values[name].shape), rec.values[name], err_msg=name)
+    assert first_divergence(legal, [x[:50]], read).startswith("not located")
+
+
 def test_verify_counts_a_wrong_executor(branches, monkeypatch):
     """A check that cannot fail proves nothing: an emulator returning a wrong row is caught and located."""
     model, _, x = branches

@@ -804,13 +804,19 @@ class Outcome:
     def excused(self, check: str) -> bool:
         """Whether hgq-ir's own flags excuse a mismatch in ``check``: any flag excuses hls4ml; only a
         flag about the model or the proxy itself (not one of :data:`HLS4ML_ONLY_FLAGS`) excuses the
-        proxy's checks; only the target's own warnings excuse an onnx or qonnx check (they compare
-        with the interpreter, whatever the proxy or hls4ml do); nothing excuses the input-order check."""
+        proxy's checks, and a mismatch of ``interp`` located at an IR value only when it names a layer
+        at or before it (a flag elsewhere proves nothing there); only the target's own warnings excuse
+        an onnx or qonnx check (they compare with the interpreter, whatever the proxy or hls4ml do);
+        nothing excuses the input-order check."""
         if check == "io":
             return False
         if check in TARGET_CHECKS:
             return bool(self.target_flags.get(check))
-        return any(check == "hls" or not any(m in f for m in HLS4ML_ONLY_FLAGS) for f in self.flags)
+        proxy_flags = [f for f in self.flags if check == "hls" or not any(m in f for m in HLS4ML_ONLY_FLAGS)]
+        upstream = self.checks.get(check, {}).get("upstream") if check == "interp" else None
+        if upstream is not None:  # located: a flag must name a layer at or before the divergence
+            return any(_names_layer(f, o) for f in proxy_flags for o in upstream)
+        return bool(proxy_flags)
 
     @property
     def failures(self) -> list[str]:
@@ -897,8 +903,11 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
     out.checks["io"] = {"status": "pass" if ok else "fail", "rows": 0, "bad": 0,
                         "detail": "" if ok else f"proxy inputs {proxy_names} != model inputs {names}"}
     y_proxy = _call(proxy, _by_name(proxy_names, xs))
-    y_ir = _as_list(hgq_ir.interpret(legal, _by_name([v.name for v in legal.inputs], xs)))
+    x_legal = _by_name([v.name for v in legal.inputs], xs)
+    y_ir = _as_list(hgq_ir.interpret(legal, x_legal))
     out.checks["interp"] = compare(y_proxy, y_ir)
+    if out.checks["interp"]["status"] == "fail":
+        out.checks["interp"]["upstream"] = _divergence_origins(proxy, legal, x_legal, y_proxy, y_ir)
     y_hgq = _call(model, list(xs.values()))
     rows = len(y_hgq[0])
     if out.spec["data"]["cover"] >= 1:
@@ -908,6 +917,34 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
     clean = ~it.dirty if it.dirty is not None else np.ones(rows, bool)
     out.checks["hgq_clean"] = compare(y_proxy, y_hgq, clean)
     _target_checks(out, core, xs)
+
+
+def _divergence_origins(proxy: Any, legal: Any, x: list[np.ndarray], got: list[np.ndarray],
+                        want: list[np.ndarray]) -> list[str] | None:
+    """The layers (origins) at and before the first IR value where the proxy leaves the interpreter
+    (``hgq_ir.verify``'s search, on the first mismatching rows), or None where it is not located."""
+    from hgq_ir.verification import _proxy_reader, first_divergence
+
+    n = len(x[0])
+    bad = np.zeros(n, bool)
+    for a, b in zip(got, want, strict=True):
+        bad |= np.any(a.reshape(n, -1) != b.reshape(n, -1), axis=1)
+    rows = np.flatnonzero(bad)[:64]
+    where = re.match(r"%(\S+) \(", first_divergence(legal, [a[rows] for a in x], _proxy_reader(proxy, legal)))
+    if where is None:
+        return None
+    seen, todo = set(), [legal.value(where.group(1)).producer]
+    while todo:
+        node = todo.pop()
+        if node is not None and node.name not in seen:
+            seen.add(node.name)
+            todo.extend(v.producer for v in node.inputs)
+    return sorted({legal.node(nm).origin or nm for nm in seen})
+
+
+def _names_layer(flag: str, origin: str) -> bool:
+    """Whether the flag's text names layer ``origin`` (a whole name: ``conv1`` is not ``conv12``)."""
+    return re.search(rf"(?<![\w/]){re.escape(origin)}(?![\w])", flag) is not None
 
 
 #: rows of every example given to qonnx's executor (a numpy loop over nodes: slow)
