@@ -921,8 +921,9 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
 
 def _divergence_origins(proxy: Any, legal: Any, x: list[np.ndarray], got: list[np.ndarray],
                         want: list[np.ndarray]) -> list[str] | None:
-    """The layers (origins) at and before the first IR value where the proxy leaves the interpreter
-    (``hgq_ir.verify``'s search, on the first mismatching rows), or None where it is not located."""
+    """The layers (IR node names and their origins) at and before the first IR value where the proxy
+    leaves the interpreter (``hgq_ir.verify``'s search, on the first mismatching rows), or None where it
+    is not located."""
     from hgq_ir.verification import _proxy_reader, first_divergence
 
     n = len(x[0])
@@ -939,7 +940,7 @@ def _divergence_origins(proxy: Any, legal: Any, x: list[np.ndarray], got: list[n
         if node is not None and node.name not in seen:
             seen.add(node.name)
             todo.extend(v.producer for v in node.inputs)
-    return sorted({legal.node(nm).origin or nm for nm in seen})
+    return sorted(seen | {legal.node(nm).origin for nm in seen if legal.node(nm).origin})  # flags name either
 
 
 def _names_layer(flag: str, origin: str) -> bool:
