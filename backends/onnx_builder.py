@@ -79,9 +79,20 @@ class OnnxBuilder:
         self.types[name] = (elem_type(dtype), tuple(shape))
         return name
 
-    def output(self, name: str, dtype: Any, shape: Sequence[Dim]) -> None:
-        """Declare tensor ``name`` a graph output of ``dtype`` and ``shape``."""
+    def output(self, name: str, dtype: Any, shape: Sequence[Dim]) -> str:
+        """Declare tensor ``name`` a graph output of ``dtype`` and ``shape``; returns the output's name.
+
+        A tensor that is already a graph input or output (a model giving one value twice, or its
+        input) is output through an ``Identity`` under a fresh name: ONNX tools want one ValueInfo a
+        name (qonnx's ModelWrapper asserts on two).
+        """
+        if name in {v.name for v in self.inputs} | {v.name for v in self.outputs}:
+            out = self.fresh(f"{name}_out")
+            self.nodes.append(helper.make_node("Identity", [name], [out], name=self.fresh(f"{out}_identity"),
+                                               doc_string="the same value as another graph input or output"))
+            name = out
         self.outputs.append(helper.make_tensor_value_info(name, elem_type(dtype), list(shape)))
+        return name
 
     def const(self, value: Any, dtype: Any = np.float64, name: str = "c", share: bool = True) -> str:
         """An initializer holding ``value`` as ``dtype`` (a 0-d value stays 0-d).

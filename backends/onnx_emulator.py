@@ -634,14 +634,8 @@ def to_onnx(graph: Graph, name: str | None = None, input_dtype: type = np.float6
         _bind(b, t, node.output.name, reserved | set(ctx._casts.values()))
         ctx.dtypes[node.output.name] = ctx.dt
         b.declare(node.output.name, ctx.dt, [BATCH, *node.output.shape])
-    seen: set[str] = set()
-    for v in graph.outputs:
-        out = v.name
-        if out in seen:  # the same value twice: ONNX outputs need distinct names
-            out = b.fresh(f"{v.name}_out")
-            b.nodes.append(helper.make_node("Identity", [v.name], [out], name=b.fresh(f"{out}_identity")))
-        seen.add(out)
-        b.output(out, ctx.dtypes[v.name], [BATCH, *v.shape])  # float64, but a graph input passed through
+    for v in graph.outputs:  # float64, but a graph input passed through
+        b.output(v.name, ctx.dtypes[v.name], [BATCH, *v.shape])
     if ctx.inexact:
         warnings.warn("the onnx target is not bit-exact on these layers (they compute floats, and onnxruntime's "
                       "float functions differ from the framework's): " + ", ".join(ctx.inexact)

@@ -21,7 +21,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from hgq_ir.ir.errors import NotBitExactWarning, UnsupportedLayerError
 from hgq_ir.ir.fixed import OVERFLOW_MODES, ROUNDING_MODES, FixedFormat, quantize
 from hgq_ir.ir.graph import Graph
-from hgq_ir.ir.interpret import Interpreter
+from hgq_ir.ir.interpret import Interpreter, interpret
 from hgq_ir.ir.op_base import Weight
 from hgq_ir.ir.ops import (
     LUT,
@@ -307,3 +307,23 @@ def test_float32_inputs_next_to_ties_round_exactly(rnd):
             g.set_outputs([q.output])
             got = execute_qonnx(to_qonnx(g), [x.astype(f32)])[0]
             np.testing.assert_array_equal(got, interpret(g, x), err_msg=f"{rnd} {overflow} f={f}")
+
+
+def test_an_output_given_twice_and_an_output_that_is_an_input():
+    """ONNX tools want one ValueInfo a name (qonnx's ModelWrapper asserts on two; a fuzz finding):
+    a value output twice, or an input output as is, goes out through an Identity of its own name."""
+    g = Graph("multi")
+    a = g.add_input("a", (3,))
+    b = g.add_input("b", (3,))
+    qa = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "WRAP")), [a], name="qa")
+    qb = g.add_node(Quantize(FixedFormat(0, 2, 3, "TRN", "SAT")), [b], name="qb")
+    s = g.add_node(Add(), [qa.output, qb.output], name="s")
+    g.set_outputs([s.output, b, qa.output, s.output])
+    m = to_qonnx(g)
+    onnx.checker.check_model(m, full_check=True)
+    ModelWrapper(m, make_deepcopy=True)
+    names = [o.name for o in m.graph.output]
+    assert names[0] == "s" and names[2] == "qa" and len(set(names)) == 4 and "b" not in names
+    xa, xb = (np.random.default_rng(j).normal(0, 5, (64, 3)).astype(np.float32).astype(np.float64) for j in (0, 1))
+    for got, want in zip(execute_qonnx(m, [xa, xb]), interpret(g, [xa, xb]), strict=True):
+        np.testing.assert_array_equal(got, want)
