@@ -907,7 +907,7 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
     y_ir = _as_list(hgq_ir.interpret(legal, x_legal))
     out.checks["interp"] = compare(y_proxy, y_ir)
     if out.checks["interp"]["status"] == "fail":
-        out.checks["interp"]["upstream"] = _divergence_origins(proxy, legal, x_legal, y_proxy, y_ir)
+        out.checks["interp"]["upstream"] = _divergence_upstream(proxy, legal, x_legal, y_proxy, y_ir)
     y_hgq = _call(model, list(xs.values()))
     rows = len(y_hgq[0])
     if out.spec["data"]["cover"] >= 1:
@@ -919,7 +919,7 @@ def _checks(out: Outcome, model: Any, proxy: Any, legal: Any, core: Any, xs: dic
     _target_checks(out, core, xs)
 
 
-def _divergence_origins(proxy: Any, legal: Any, x: list[np.ndarray], got: list[np.ndarray],
+def _divergence_upstream(proxy: Any, legal: Any, x: list[np.ndarray], got: list[np.ndarray],
                         want: list[np.ndarray]) -> list[str] | None:
     """The layers (IR node names and their origins) at and before the first IR value where the proxy
     leaves the interpreter (``hgq_ir.verify``'s search, on the first mismatching rows), or None where it
