@@ -464,14 +464,8 @@ def test_dense_relu_batchnorm_add_concat_reshape_flatten():
     assert_matches(g, RNG.normal(0, 3, (3000, 6)))
 
 
-def test_several_inputs_and_outputs_an_output_that_is_an_input_and_one_given_twice():
-    g = Graph("multi")
-    a = g.add_input("a", (3,))
-    b = g.add_input("b", (3,))
-    qa = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "WRAP")), [a], name="qa")
-    qb = g.add_node(Quantize(FixedFormat(0, 2, 3, "TRN", "SAT")), [b], name="qb")
-    s = g.add_node(Add(), [qa.output, qb.output], name="s")
-    g.set_outputs([s.output, b, qa.output, s.output])
+def test_several_inputs_and_outputs_an_output_that_is_an_input_and_one_given_twice(multi_io_graph):
+    g = multi_io_graph
     model = to_onnx(g)
     assert [i.name for i in model.graph.input] == ["a", "b"]
     assert [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim] == ["N", 3]

@@ -309,16 +309,10 @@ def test_float32_inputs_next_to_ties_round_exactly(rnd):
             np.testing.assert_array_equal(got, interpret(g, x), err_msg=f"{rnd} {overflow} f={f}")
 
 
-def test_an_output_given_twice_and_an_output_that_is_an_input():
+def test_an_output_given_twice_and_an_output_that_is_an_input(multi_io_graph):
     """ONNX tools want one ValueInfo a name (qonnx's ModelWrapper asserts on two; a fuzz finding):
     a value output twice, or an input output as is, goes out through an Identity of its own name."""
-    g = Graph("multi")
-    a = g.add_input("a", (3,))
-    b = g.add_input("b", (3,))
-    qa = g.add_node(Quantize(FixedFormat(1, 2, 2, "RND", "WRAP")), [a], name="qa")
-    qb = g.add_node(Quantize(FixedFormat(0, 2, 3, "TRN", "SAT")), [b], name="qb")
-    s = g.add_node(Add(), [qa.output, qb.output], name="s")
-    g.set_outputs([s.output, b, qa.output, s.output])
+    g = multi_io_graph
     m = to_qonnx(g)
     onnx.checker.check_model(m, full_check=True)
     ModelWrapper(m, make_deepcopy=True)
